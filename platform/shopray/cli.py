@@ -1,0 +1,202 @@
+"""`shopray` command line: index, serve, search, eval."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_CONFIG = Path("deployments/local.yaml")
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def _serve_file(path: str | None) -> dict:
+    from shopray.config import load_serve_file
+
+    if path:
+        return load_serve_file(path)
+    if DEFAULT_CONFIG.exists():
+        return load_serve_file(DEFAULT_CONFIG)
+    return {"applications": [{"name": "shopray", "route_prefix": "/", "import_path": "shopray.serving.app:build_app", "args": {"catalog": "demo"}}]}
+
+
+def index_name_for(catalog: str) -> str:
+    """demo -> demo; ../data/homedepot/catalog.jsonl -> homedepot; my-shop.csv -> my-shop."""
+    if catalog == "demo":
+        return "demo"
+    path = Path(catalog)
+    stem = path.parent.name if path.stem in {"catalog", "products", "data"} and path.parent.name else path.stem
+    return re.sub(r"[^a-z0-9_-]+", "-", stem.lower()).strip("-")[:62] or "catalog"
+
+
+def _app_args(serve_file: dict, catalog: str | None) -> dict:
+    args = dict(serve_file["applications"][0].get("args") or {})
+    if catalog:
+        args["catalog"] = catalog if catalog == "demo" else str(Path(catalog).resolve())
+        args["index"] = {**args.get("index", {}), "name": index_name_for(catalog)}
+    return args
+
+
+def cmd_index(ns: argparse.Namespace) -> int:
+    from shopray.config import AppConfig
+    from shopray.index import open_store
+    from shopray.index.ingest import build_index, load_products
+
+    args = _app_args(_serve_file(ns.config), ns.catalog or "demo")
+    if ns.name:
+        args["index"]["name"] = ns.name
+    config = AppConfig.model_validate(args)
+    load = load_products(config.catalog or "demo")
+    for bad in load.bad_rows:
+        print(f"line {bad.line}: skipped: {bad.reason}", file=sys.stderr)
+    print(load.summary(), file=sys.stderr)
+    if not load.products:
+        print("nothing to index", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    manifest = build_index(load.products, open_store(config.index), config.embedding, bad_rows=len(load.bad_rows), keep_versions=config.index.keep_versions)
+    print(json.dumps({"index": manifest.name, "version": manifest.version, "count": manifest.count, "bad_rows": manifest.bad_rows, "seconds": round(time.perf_counter() - t0, 1)}))
+    return 0
+
+
+def cmd_serve(ns: argparse.Namespace) -> int:
+    import ray
+    from ray import serve
+    from ray.serve.schema import ServeDeploySchema
+
+    from shopray.config import AppConfig
+    from shopray.index.ingest import ensure_index
+
+    serve_file = _serve_file(ns.config)
+    app = serve_file["applications"][0]
+    app["args"] = _app_args(serve_file, ns.catalog)
+    serve_file.setdefault("http_options", {}).update({"host": ns.host, "port": ns.port})
+    schema = ServeDeploySchema.model_validate(serve_file)
+
+    # More logical CPUs than cores: replicas ask for fractions and mostly wait on I/O.
+    ray.init(num_cpus=ns.num_cpus or max(4, os.cpu_count() or 1), include_dashboard=False)
+    version = ensure_index(AppConfig.model_validate(app["args"]))
+    print(f"index {app['args'].get('index', {}).get('name', 'demo')} version {version}", file=sys.stderr)
+    serve.start(http_options={"host": ns.host, "port": ns.port})
+    # The same call `serve run config.yaml` and KubeRay make: Serve imports build_app itself
+    # and applies the file's deployment overrides.
+    serve.context._get_global_client().deploy_apps(schema)
+    name = app.get("name", "default")
+    deadline = time.monotonic() + ns.timeout
+    while time.monotonic() < deadline:
+        status = serve.status().applications.get(name)
+        if status and status.status == "RUNNING":
+            break
+        if status and status.status == "DEPLOY_FAILED":
+            print(f"deploy failed: {status.message}", file=sys.stderr)
+            return 1
+        time.sleep(1)
+    else:
+        print("timed out waiting for the application to start", file=sys.stderr)
+        return 1
+    print(f"shopray is serving on http://{ns.host}:{ns.port} (POST /search, GET /healthz, GET /docs)", flush=True)
+    if ns.no_block:
+        return 0
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        serve.shutdown()
+    return 0
+
+
+def cmd_search(ns: argparse.Namespace) -> int:
+    import httpx
+
+    body: dict = {"query": ns.query, "k": ns.k}
+    if ns.diversity is not None:
+        body["diversity"] = ns.diversity
+    if ns.clicked:
+        body["session"] = {"clicked": ns.clicked}
+    resp = httpx.post(f"{ns.url}/search", json=body, timeout=30)
+    if ns.json or resp.status_code != 200:
+        print(json.dumps(resp.json(), indent=2))
+        return 0 if resp.status_code == 200 else 1
+    data = resp.json()
+    intent = {k: v for k, v in data["intent"].items() if v not in (None, [], "")}
+    print(f"intent: {json.dumps(intent)}")
+    if data["degraded"]:
+        print(f"degraded: {', '.join(data['degraded'])}")
+    for i, r in enumerate(data["results"], 1):
+        facets = " | ".join(str(r[f]) for f in ("brand", "category", "color") if r.get(f))
+        price = f"${r['price']:.2f}" if r.get("price") is not None else ""
+        print(f"{i:2d}. {r['score']:.3f}  {r['title']}  {price}  [{facets}]")
+    print("timings_ms: " + ", ".join(f"{k}={v:.1f}" for k, v in data["timings_ms"].items()))
+    return 0
+
+
+def cmd_eval(ns: argparse.Namespace) -> int:
+    import httpx
+
+    from shopray.evaluation import evaluate, load_judgments
+
+    judgments = load_judgments(ns.judgments)
+    if ns.limit:
+        judgments = dict(list(judgments.items())[: ns.limit])
+    client = httpx.Client(base_url=ns.url, timeout=60)
+
+    def search(query: str) -> list[str]:
+        resp = client.post("/search", json={"query": query[:512], "k": ns.k, "diversity": 0})
+        resp.raise_for_status()
+        return [r["product_id"] for r in resp.json()["results"]]
+
+    t0 = time.perf_counter()
+    result = evaluate(judgments, search, k=ns.k, progress=True)
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(result))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="shopray", description="E-commerce search on Ray Serve, vLLM and Qdrant.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="index a catalog (default: the demo catalog)")
+    p.add_argument("--catalog", default=None, help="JSONL, CSV or Parquet file, or 'demo'")
+    p.add_argument("--config", default=None, help=f"Serve config file (default {DEFAULT_CONFIG} if present)")
+    p.add_argument("--name", default=None, help="index name (default: from the catalog file name)")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("serve", help="start Ray and Serve and block")
+    p.add_argument("--config", default=None, help=f"Serve config file (default {DEFAULT_CONFIG} if present)")
+    p.add_argument("--catalog", default=None, help="catalog to serve (indexed first if needed)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--num-cpus", type=int, default=None, help="logical CPUs Ray may hand out (default max(4, cores))")
+    p.add_argument("--timeout", type=float, default=600, help="seconds to wait for the app to start")
+    p.add_argument("--no-block", action="store_true", help="return once the app is running (Ray keeps running)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("search", help="query a running server")
+    p.add_argument("query")
+    p.add_argument("--url", default=DEFAULT_URL)
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--diversity", type=float, default=None)
+    p.add_argument("--clicked", nargs="*", default=None, help="product ids clicked in this session")
+    p.add_argument("--json", action="store_true", help="print the raw response")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("eval", help="NDCG@k, recall@k and MRR of a running server on judgments")
+    p.add_argument("--judgments", required=True, help="CSV with query,product_id,relevance")
+    p.add_argument("--url", default=DEFAULT_URL)
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N queries")
+    p.set_defaults(func=cmd_eval)
+
+    ns = parser.parse_args(argv)
+    return ns.func(ns)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Result-list diversification and diversity metrics.
+
+Every method has the signature
+    method(scores (N,), embeddings (N, d), payloads, k, diversity, **params) -> list[int]
+and returns min(k, N) indices into its input in display order. Inputs come
+best first; ``diversity`` in [0, 1] is the per-request knob and 0 always
+returns the ranker's order. See ``_common`` for how bad inputs are handled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ._common import prepare
+from .caps import caps
+from .dpp import dpp, dpp_kernel
+from .metrics import (
+    alpha_ndcg_at_k,
+    coverage,
+    dcg_at_k,
+    intra_list_diversity,
+    long_tail_exposure_share,
+    ndcg_at_k,
+)
+from .mmr import mmr
+from .window import window
+
+
+def none(scores, embeddings, payloads, k: int, diversity: float) -> list[int]:
+    """The ranker's order; still validates inputs like the other methods."""
+    p = prepare(scores, embeddings, payloads, k, diversity)
+    return p.identity()
+
+
+METHODS: dict[str, Callable[..., list[int]]] = {
+    "none": none,
+    "mmr": mmr,
+    "dpp": dpp,
+    "caps": caps,
+    "window": window,
+}
+
+
+def diversify(
+    method: str,
+    scores: np.ndarray,
+    embeddings: np.ndarray,
+    payloads: list[dict] | None,
+    k: int,
+    diversity: float,
+    **params,
+) -> list[int]:
+    """Dispatch to a method by name; unknown names raise ValueError."""
+    try:
+        fn = METHODS[method]
+    except KeyError:
+        raise ValueError(f"unknown diversity method {method!r}; choose from {sorted(METHODS)}") from None
+    return fn(scores, embeddings, payloads, k, diversity, **params)
+
+
+__all__ = [
+    "METHODS",
+    "alpha_ndcg_at_k",
+    "caps",
+    "coverage",
+    "dcg_at_k",
+    "diversify",
+    "dpp",
+    "dpp_kernel",
+    "intra_list_diversity",
+    "long_tail_exposure_share",
+    "mmr",
+    "ndcg_at_k",
+    "none",
+    "window",
+]

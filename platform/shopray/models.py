@@ -1,0 +1,158 @@
+"""Domain types shared by every stage.
+
+Pydantic models sit at the edges (catalog rows, intents, HTTP). The candidate
+set that flows between retriever, ranker and diversifier is a dataclass of
+numpy arrays, because it carries an (N, d) embedding matrix that would be slow
+to validate field by field on every request.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_PRICE = 1_000_000.0
+
+
+class Product(BaseModel):
+    """One catalog item. Only product_id and title are required."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: str = Field(min_length=1, max_length=128, description="Stable unique id.")
+    title: str = Field(min_length=1, max_length=1024, description="Shopper-facing title.")
+    description: str | None = Field(default=None, description="Longer free text.")
+    brand: str | None = Field(default=None, description="Brand or manufacturer.")
+    category: str | None = Field(
+        default=None, description='Category path, levels joined by " > ", e.g. "Shoes > Running".'
+    )
+    color: str | None = Field(default=None, description="Main color, lower case.")
+    price: float | None = Field(default=None, description="Price in the shop's currency.")
+    attributes: dict[str, str] = Field(
+        default_factory=dict, description="Other facets (material, size, ...)."
+    )
+    popularity: float | None = Field(default=None, ge=0, description="Relative popularity, higher is more popular.")
+
+    @field_validator("product_id", "title", mode="before")
+    @classmethod
+    def _strip(cls, v: object) -> object:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            v = str(v)
+        return v.strip() if isinstance(v, str) else v
+
+    @field_validator("price")
+    @classmethod
+    def _sane_price(cls, v: float | None) -> float | None:
+        if v is None:
+            return v
+        if not math.isfinite(v) or v < 0 or v > MAX_PRICE:
+            raise ValueError(f"absurd price {v!r} (allowed 0..{MAX_PRICE:g})")
+        return v
+
+    @property
+    def leaf_category(self) -> str | None:
+        return self.category.split(" > ")[-1] if self.category else None
+
+    def search_text(self) -> str:
+        """Text that dense and lexical indexes see."""
+        parts = [self.title]
+        for extra in (self.brand, self.category, self.color, self.description):
+            if extra:
+                parts.append(extra)
+        return ". ".join(parts)
+
+    def payload(self) -> dict:
+        """What the index stores beside the vectors; None fields are dropped."""
+        data = self.model_dump(exclude_none=True)
+        if not data.get("attributes"):
+            data.pop("attributes", None)
+        return data
+
+
+class Intent(BaseModel):
+    """What a query asks for, as the retriever understands it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keywords: str = Field(default="", description="Rewritten keywords for lexical retrieval.")
+    category: str | None = Field(default=None, description="Full category path from the catalog vocabulary.")
+    brand: str | None = Field(default=None, description="Brand from the catalog vocabulary.")
+    color: str | None = Field(default=None, description="Color from the catalog vocabulary.")
+    price_min: float | None = Field(default=None, ge=0, description="Inclusive lower price bound.")
+    price_max: float | None = Field(default=None, ge=0, description="Inclusive upper price bound.")
+    attributes: list[str] = Field(default_factory=list, description="Attribute values such as materials.")
+    source: Literal["rule", "llm", "none"] = Field(default="rule", description="Which parser produced it.")
+
+
+class Vocabulary(BaseModel):
+    """The catalog's own words: what an intent may name."""
+
+    brands: list[str] = Field(default_factory=list, description="Distinct brands, sorted.")
+    categories: list[str] = Field(default_factory=list, description="Distinct category paths, sorted.")
+    colors: list[str] = Field(default_factory=list, description="Distinct colors, sorted.")
+    attributes: list[str] = Field(default_factory=list, description="Distinct attribute values, sorted.")
+    price_min: float | None = Field(default=None, description="Lowest price in the catalog.")
+    price_max: float | None = Field(default=None, description="Highest price in the catalog.")
+    price_p25: float | None = Field(default=None, description='25th percentile price, what "cheap" means.')
+    category_price_p25: dict[str, float] = Field(default_factory=dict, description='"Cheap" within each category.')
+
+    @classmethod
+    def from_products(cls, products: list[Product]) -> "Vocabulary":
+        prices = np.array([p.price for p in products if p.price is not None], dtype=float)
+        by_category: dict[str, list[float]] = {}
+        for p in products:
+            if p.category and p.price is not None:
+                by_category.setdefault(p.category, []).append(p.price)
+        return cls(
+            brands=sorted({p.brand for p in products if p.brand}),
+            categories=sorted({p.category for p in products if p.category}),
+            colors=sorted({p.color for p in products if p.color}),
+            attributes=sorted({v for p in products for v in p.attributes.values()}),
+            price_min=float(prices.min()) if prices.size else None,
+            price_max=float(prices.max()) if prices.size else None,
+            price_p25=float(np.percentile(prices, 25)) if prices.size else None,
+            category_price_p25={c: float(np.percentile(v, 25)) for c, v in by_category.items()},
+        )
+
+
+@dataclass
+class CandidateSet:
+    """Candidates flowing retriever -> ranker -> diversifier, best first.
+
+    ``embeddings`` rows are L2-normalised product vectors carried from the
+    index, so later stages never re-embed products.
+    """
+
+    ids: list[str]
+    payloads: list[dict]
+    scores: np.ndarray
+    embeddings: np.ndarray
+    session_vector: np.ndarray | None = None
+    notes: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        if len(self.payloads) != n or self.scores.shape != (n,) or self.embeddings.shape[0] != n:
+            raise ValueError("candidate arrays disagree in length")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, order: list[int] | np.ndarray, scores: np.ndarray | None = None) -> "CandidateSet":
+        order = np.asarray(order, dtype=int)
+        return CandidateSet(
+            ids=[self.ids[i] for i in order],
+            payloads=[self.payloads[i] for i in order],
+            scores=(self.scores[order] if scores is None else np.asarray(scores, dtype=float)),
+            embeddings=self.embeddings[order],
+            session_vector=self.session_vector,
+            notes=dict(self.notes),
+        )
+
+    @classmethod
+    def empty(cls, dim: int = 384) -> "CandidateSet":
+        return cls(ids=[], payloads=[], scores=np.zeros(0), embeddings=np.zeros((0, dim), dtype=np.float32))

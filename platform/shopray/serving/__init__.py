@@ -1,0 +1,1 @@
+"""Ray Serve wrappers around the plain stages in shopray.pipeline."""

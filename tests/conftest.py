@@ -1,0 +1,62 @@
+"""Shared fixtures: one Ray session, one small demo catalog indexed once."""
+
+import os
+import socket
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+from shopray.config import AppConfig, EmbeddingConfig, IndexConfig, RetrieverConfig  # noqa: E402
+
+SMALL_CATALOG_SIZE = 400
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ray_session(tmp_path_factory):
+    import ray
+
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, _temp_dir=str(tmp_path_factory.mktemp("ray")))
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def small_catalog():
+    from shopray.catalog.demo import generate_demo_catalog
+
+    return generate_demo_catalog(n=SMALL_CATALOG_SIZE, seed=11)
+
+
+@pytest.fixture(scope="session")
+def embedding_config():
+    return EmbeddingConfig(device="cpu")
+
+
+@pytest.fixture(scope="session")
+def embedder(embedding_config):
+    from shopray.embedding import shared_embedder
+
+    return shared_embedder(embedding_config)
+
+
+@pytest.fixture(scope="session")
+def app_config(tmp_path_factory, ray_session, small_catalog, embedding_config) -> AppConfig:
+    """An AppConfig whose index holds the small catalog."""
+    from shopray.index import open_store
+    from shopray.index.ingest import build_index
+
+    config = AppConfig(
+        index=IndexConfig(name="test", root=tmp_path_factory.mktemp("index"), qdrant_url=None),
+        embedding=embedding_config,
+        retriever=RetrieverConfig(candidates=60, prefetch=100, min_filtered=3),
+    )
+    build_index(small_catalog, open_store(config.index), config.embedding)
+    return config

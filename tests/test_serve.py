@@ -1,0 +1,85 @@
+"""The four-stage graph on real Ray Serve, over HTTP."""
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module")
+def server(app_config):
+    from ray import serve
+
+    from shopray.serving.app import build_app
+
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app(app_config.model_dump(mode="json")), name="shopray", route_prefix="/")
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        yield client
+    serve.shutdown()
+
+
+def test_search_end_to_end(server):
+    resp = server.post("/search", json={"query": "red running shoes under 80", "k": 5})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert resp.headers["x-request-id"] == body["request_id"]
+    assert len(body["results"]) == 5
+    assert body["intent"]["price_max"] == 80
+    assert set(body["timings_ms"]) == {"parse", "retrieve", "rank", "diversify", "total"}
+    assert body["degraded"] == []
+    for r in body["results"]:
+        assert {"product_id", "title", "score"} <= set(r)
+
+
+def test_request_id_is_taken_from_the_client(server):
+    resp = server.post("/search", json={"query": "drill"}, headers={"X-Request-ID": "abc-123"})
+    assert resp.headers["x-request-id"] == "abc-123" and resp.json()["request_id"] == "abc-123"
+
+
+def test_healthz_and_docs(server):
+    health = server.get("/healthz")
+    assert health.status_code == 200 and health.json()["ready"] is True
+    assert set(health.json()["stages"]) == {"parse", "retrieve", "rank", "diversify"}
+    assert server.get("/docs").status_code == 200
+    assert "/search" in server.get("/openapi.json").json()["paths"]
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "query"),
+        ({"query": ""}, "query"),
+        ({"query": "   "}, "query"),
+        ({"query": "x" * 513}, "query"),
+        ({"query": "shoes", "k": 0}, "k"),
+        ({"query": "shoes", "k": 101}, "k"),
+        ({"query": "shoes", "diversity": 1.5}, "diversity"),
+        ({"query": "shoes", "diversity": "high"}, "diversity"),
+        ({"query": "shoes", "session": {"clicked": "abc"}}, "clicked"),
+        ({"query": "shoes", "filters": {"price_min": -1}}, "price_min"),
+        ({"query": "shoes", "filters": {"brand": {"nested": {"deep": 1}}}}, "brand"),
+        ({"query": "shoes", "unknown": 1}, "unknown"),
+    ],
+)
+def test_invalid_input_gets_422_naming_the_field(server, body, field):
+    resp = server.post("/search", json=body)
+    assert resp.status_code == 422, resp.text
+    assert field in resp.text
+
+
+@pytest.mark.parametrize(
+    "content, headers",
+    [
+        (b"not json", {"content-type": "application/json"}),
+        (b"[1, 2]", {"content-type": "application/json"}),
+        (b'{"query": "NaN test", "diversity": NaN}', {"content-type": "application/json"}),
+        (b"\xff\xfe\x00bad", {"content-type": "application/json"}),
+    ],
+)
+def test_malformed_bodies_are_4xx(server, content, headers):
+    resp = server.post("/search", content=content, headers=headers)
+    assert 400 <= resp.status_code < 500, resp.text
