@@ -157,10 +157,24 @@ def cmd_eval(ns: argparse.Namespace) -> int:
     return 0
 
 
+# Subcommands that own their argument parsing live beside the code they drive.
+DELEGATED = {
+    "train": ("shopray.training", "train models into the registry: shopray train {ranker,parser} ..."),
+    "k8s": ("shopray.k8s", "render and validate the KubeRay manifests: shopray k8s {render,validate} ..."),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in DELEGATED:
+        import importlib
+
+        return importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="shopray", description="E-commerce search on Ray Serve, vLLM and Qdrant.")
     sub = parser.add_subparsers(dest="command", required=True)
+    for name, (_, summary) in DELEGATED.items():
+        sub.add_parser(name, help=summary, add_help=False)
 
     p = sub.add_parser("index", help="index a catalog (default: the demo catalog)")
     p.add_argument("--catalog", default=None, help="JSONL, CSV or Parquet file, or 'demo'")

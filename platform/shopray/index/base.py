@@ -9,8 +9,6 @@ atomically, so readers see either the old complete index or the new one.
 from __future__ import annotations
 
 import abc
-import datetime as dt
-import secrets
 import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -30,10 +28,6 @@ ID_NAMESPACE = uuid.UUID("6f1c1d1e-5b1a-4c55-9a57-2f1d2b0e7a11")
 def point_id(product_id: str) -> str:
     """Qdrant ids must be ints or UUIDs; product ids are arbitrary strings."""
     return str(uuid.uuid5(ID_NAMESPACE, product_id))
-
-
-def new_version() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("v%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
 class IndexManifest(BaseModel):

@@ -10,7 +10,6 @@ Layout under ``root/<name>/``::
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -30,10 +29,10 @@ from shopray.index.base import (
     IndexReader,
     IndexStore,
     IndexWriter,
-    new_version,
     point_id,
 )
 from shopray.models import Product
+from shopray.versions import atomic_write_text, new_version
 
 
 def _filter(spec: FilterSpec) -> qe.Filter | None:
@@ -114,9 +113,7 @@ class EdgeWriter(IndexWriter):
         self._shard.optimize()
         self._shard.flush()
         self._shard.close()
-        tmp = self.path / "manifest.json.tmp"
-        tmp.write_text(manifest.model_dump_json(indent=2))
-        os.replace(tmp, self.path / "manifest.json")
+        atomic_write_text(self.path / "manifest.json", manifest.model_dump_json(indent=2))
         self._on_publish(self.version)
 
     def abort(self) -> None:
@@ -140,9 +137,7 @@ class EdgeStore(IndexStore):
         return EdgeWriter(self.name, version, dim, path, self._switch)
 
     def _switch(self, version: str) -> None:
-        tmp = self.base / f"CURRENT.{version}.tmp"
-        tmp.write_text(version)
-        os.replace(tmp, self.base / "CURRENT")  # atomic on POSIX: readers see old or new, never half
+        atomic_write_text(self.base / "CURRENT", version)
 
     def current_version(self) -> str | None:
         try:

@@ -23,10 +23,10 @@ from shopray.index.base import (
     IndexReader,
     IndexStore,
     IndexWriter,
-    new_version,
     point_id,
 )
 from shopray.models import Product
+from shopray.versions import new_version
 
 
 def _filter(spec: FilterSpec) -> qm.Filter | None:

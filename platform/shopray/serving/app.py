@@ -26,6 +26,11 @@ DEFAULT_OPTIONS: dict[str, dict] = {
 }
 
 
+def deployment_for(stage_name: str):
+    """The Serve deployment class that hosts a stage; its constructor takes (stage_cls, config dict)."""
+    return StageDeployment
+
+
 def build_app(args: dict | None = None) -> Application:
     config = AppConfig.model_validate(args or {})
     stages = default_stages()
@@ -36,7 +41,7 @@ def build_app(args: dict | None = None) -> Application:
         ensure_index(config)
     payload = config.model_dump(mode="json")
     handles = [
-        StageDeployment.options(name=stage.name, **DEFAULT_OPTIONS.get(stage.name, {})).bind(stage, payload)
+        deployment_for(stage.name).options(name=stage.name, **DEFAULT_OPTIONS.get(stage.name, {})).bind(stage, payload)
         for stage in stages
     ]
     return SearchIngress.options(ray_actor_options={"num_cpus": 0.1}).bind(*handles, payload)
