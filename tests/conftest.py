@@ -20,10 +20,21 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def ray_session(tmp_path_factory):
+def metrics_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def ray_session(tmp_path_factory, metrics_port):
     import ray
 
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, _temp_dir=str(tmp_path_factory.mktemp("ray")))
+    ray.init(
+        num_cpus=4,
+        include_dashboard=False,
+        log_to_driver=False,
+        _temp_dir=str(tmp_path_factory.mktemp("ray")),
+        _metrics_export_port=metrics_port,
+    )
     yield
     ray.shutdown()
 
@@ -60,3 +71,17 @@ def app_config(tmp_path_factory, ray_session, small_catalog, embedding_config) -
     )
     build_index(small_catalog, open_store(config.index), config.embedding)
     return config
+
+
+@pytest.fixture(scope="session")
+def serve_url(app_config) -> str:
+    """The whole graph on real Ray Serve, over the small catalog; one per test session."""
+    from ray import serve
+
+    from shopray.serving.app import build_app
+
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app(app_config.model_dump(mode="json")), name="shopray", route_prefix="/", logging_config={"encoding": "JSON"})
+    yield f"http://127.0.0.1:{port}"
+    serve.shutdown()

@@ -3,23 +3,13 @@
 import httpx
 import pytest
 
-from tests.conftest import free_port
-
 pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope="module")
-def server(app_config):
-    from ray import serve
-
-    from shopray.serving.app import build_app
-
-    port = free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app(app_config.model_dump(mode="json")), name="shopray", route_prefix="/")
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+def server(serve_url):
+    with httpx.Client(base_url=serve_url, timeout=60) as client:
         yield client
-    serve.shutdown()
 
 
 def test_search_end_to_end(server):
@@ -33,6 +23,13 @@ def test_search_end_to_end(server):
     assert body["degraded"] == []
     for r in body["results"]:
         assert {"product_id", "title", "score"} <= set(r)
+
+
+def test_removed_intent_chips_are_ignored(server):
+    body = {"query": "red running shoes under 80", "k": 5, "ignore_intent": ["price", "color"]}
+    intent = server.post("/search", json=body).json()["intent"]
+    assert intent["price_max"] is None and intent["color"] is None
+    assert server.post("/search", json={**body, "ignore_intent": ["size"]}).status_code == 422
 
 
 def test_request_id_is_taken_from_the_client(server):

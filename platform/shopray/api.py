@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shopray.models import Intent
 
@@ -34,6 +36,12 @@ class Filters(BaseModel):
     price_min: float | None = Field(default=None, ge=0, le=1e9, description="Inclusive lower price bound.")
     price_max: float | None = Field(default=None, ge=0, le=1e9, description="Inclusive upper price bound.")
 
+    @model_validator(mode="after")
+    def _ordered(self) -> "Filters":
+        if self.price_min is not None and self.price_max is not None and self.price_min > self.price_max:
+            raise ValueError("price_min must not exceed price_max")
+        return self
+
 
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -43,6 +51,9 @@ class SearchRequest(BaseModel):
     diversity: float | None = Field(default=None, ge=0, le=1, description="0 keeps the ranker's order; 1 is most diverse. Default from config.")
     session: SessionSignal | None = Field(default=None, description="Real-time session signal.")
     filters: Filters | None = Field(default=None, description="Hard filters.")
+    ignore_intent: list[Literal["brand", "category", "color", "price", "attributes"]] = Field(
+        default_factory=list, max_length=5, description="Parsed intent fields to drop, e.g. after a shopper removes a chip."
+    )
 
     @field_validator("query")
     @classmethod

@@ -66,7 +66,19 @@ class RetrieverConfig(_Strict):
 
 
 class RankerConfig(_Strict):
-    kind: Literal["biencoder"] = Field(default="biencoder", description="Scoring model: MiniLM bi-encoder cosine.")
+    kind: Literal["biencoder", "crossencoder", "auto"] = Field(
+        default="biencoder",
+        description="Scoring model. biencoder: MiniLM cosine, needs no training. crossencoder: the fine-tuned cross-encoder named by `model`; "
+        "start-up fails without one. auto: the cross-encoder when `model` resolves, else the bi-encoder.",
+    )
+    model: str = Field(default="production", description="Cross-encoder to load: a model-registry alias (production, candidate), a registry version id, or a model directory.")
+    quantize: Literal["none", "int8"] = Field(default="none", description="int8: dynamic int8 quantization of the cross-encoder's linear layers; CPU only, so a visible GPU goes unused.")
+    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where the cross-encoder runs; auto picks CUDA in fp16 when a GPU is visible, else CPU in fp32.")
+    max_length: int = Field(default=64, ge=8, le=512, description="Tokens of a query+title pair the cross-encoder reads; longer pairs are truncated.")
+    forward_batch_size: int = Field(default=64, ge=1, le=4096, description="Most pairs in one cross-encoder forward pass; pairs are length-sorted first so batches carry little padding.")
+    num_threads: int | None = Field(default=None, ge=1, le=256, description="torch CPU threads per ranker process; None keeps the default (under Ray: the replica's CPU share, at least 1).")
+    batch_max_size: int = Field(default=8, ge=1, le=256, description="Serve: most concurrent requests whose pairs are scored together (@serve.batch max_batch_size); 1 turns batching off.")
+    batch_wait_timeout_s: float = Field(default=0.005, ge=0, le=1, description="Serve: longest the first request of a batch waits for others to join it.")
     top_n: int = Field(default=50, ge=1, le=1000, description="Retriever candidates the ranker scores; the rest keep retriever order below them.")
     session_weight: float = Field(default=0.2, ge=0, le=1, description="Weight of similarity to clicked products in the final score.")
 
@@ -74,6 +86,29 @@ class RankerConfig(_Strict):
 class DiversifierConfig(_Strict):
     method: Literal["mmr", "dpp", "caps", "window"] = Field(default="mmr", description="Diversification algorithm.")
     default_diversity: float = Field(default=0.0, ge=0, le=1, description="Diversity when a request gives none; 0 keeps the ranker's order.")
+
+
+class StageBudgets(_Strict):
+    """How long the ingress waits on each stage before it falls back or gives up."""
+
+    parse_ms: float = Field(default=1500, gt=0, description="Parser budget; on expiry the request goes on with keyword-only intent.")
+    retrieve_ms: float = Field(default=3000, gt=0, description="Retriever budget; on expiry the request fails with 503 (no results to show).")
+    rank_ms: float = Field(default=3000, gt=0, description="Ranker budget; on expiry results keep retriever order.")
+    diversify_ms: float = Field(default=500, gt=0, description="Diversifier budget; on expiry results keep ranked order.")
+
+    def for_stage(self, key: str) -> float:
+        return getattr(self, f"{key}_ms") / 1000
+
+
+class LimitsConfig(_Strict):
+    """Admission control at the ingress: shed load early with a clear status instead of queueing forever."""
+
+    max_body_bytes: int = Field(default=65536, ge=1024, description="Larger request bodies get 413.")
+    max_in_flight: int = Field(default=48, ge=1, description="Concurrent searches per ingress replica; beyond it requests get 503 with Retry-After.")
+    rate_limit_per_s: float | None = Field(default=None, gt=0, description="Sustained searches per second per client address and ingress replica; None disables.")
+    rate_limit_burst: int = Field(default=20, ge=1, description="Requests a client may send at once before the rate limit applies.")
+    retry_after_s: int = Field(default=1, ge=1, description="Retry-After sent with 429 and 503.")
+    admin_key_env: str = Field(default="SHOPRAY_ADMIN_KEY", description="Environment variable holding the admin key; admin routes are closed when it is unset.")
 
 
 class AppConfig(_Strict):
@@ -86,7 +121,8 @@ class AppConfig(_Strict):
     retriever: RetrieverConfig = Field(default_factory=RetrieverConfig, description="Stage 2 settings.")
     ranker: RankerConfig = Field(default_factory=RankerConfig, description="Stage 3 settings.")
     diversifier: DiversifierConfig = Field(default_factory=DiversifierConfig, description="Stage 4 settings.")
-    stage_timeout_s: float = Field(default=10.0, gt=0, description="Longest the ingress waits on any one stage.")
+    budgets: StageBudgets = Field(default_factory=StageBudgets, description="Per-stage time budgets at the ingress.")
+    limits: LimitsConfig = Field(default_factory=LimitsConfig, description="Body size, concurrency and rate limits.")
 
 
 class ServeFile(BaseModel):

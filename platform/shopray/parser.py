@@ -153,6 +153,19 @@ class RuleParser:
         return lo, hi, text
 
 
+def without_fields(intent: Intent, ignored: list[str]) -> Intent:
+    """Drop intent fields the client asked to ignore ("price" covers both bounds)."""
+    if not ignored:
+        return intent
+    update: dict = {}
+    for name in ignored:
+        if name == "price":
+            update.update(price_min=None, price_max=None)
+        else:
+            update[name] = [] if name == "attributes" else None
+    return intent.model_copy(update=update)
+
+
 class QueryParser(Stage):
     name: ClassVar[str] = "QueryParser"
     timing_key: ClassVar[str] = "parse"
@@ -174,6 +187,6 @@ class QueryParser(Stage):
         return cls(RuleParser(store.manifest(version).vocabulary), version)
 
     def run(self, ctx: SearchContext) -> SearchContext:
-        ctx.intent = self.parser.parse(ctx.request.query)
+        ctx.intent = without_fields(self.parser.parse(ctx.request.query), ctx.request.ignore_intent)
         ctx.versions["parser"] = f"rule@{self.index_version}"
         return ctx

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +21,14 @@ log = logging.getLogger(__name__)
 class EmbedBatch:
     """Ray Data callable class: the encoder loads once per actor, not per batch."""
 
-    def __init__(self, config: EmbeddingConfig):
+    def __init__(self, config: EmbeddingConfig, threads: int):
+        import torch
+
         from shopray.embedding import Embedder
 
+        # Ray pins a 1-CPU actor to one intra-op thread; the embedders are the only
+        # heavy work during ingestion, so they share the machine's cores between them.
+        torch.set_num_threads(threads)
         self.embedder = Embedder(config)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -65,7 +71,7 @@ def build_index(
     rows = [{"row": i, "text": p.search_text()} for i, p in enumerate(products)]
     dataset = ray.data.from_items(rows).map_batches(
         EmbedBatch,
-        fn_constructor_args=(embedding,),
+        fn_constructor_args=(embedding, max(1, (os.cpu_count() or 1) // embed_workers)),
         batch_size=embedding.batch_size,
         concurrency=embed_workers,
         batch_format="numpy",

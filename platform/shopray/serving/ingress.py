@@ -1,4 +1,4 @@
-"""FastAPI ingress: validates requests, walks the stage handles, degrades softly."""
+"""FastAPI ingress: admits or sheds requests, walks the stage handles, degrades softly."""
 
 from __future__ import annotations
 
@@ -6,26 +6,27 @@ import asyncio
 import logging
 import time
 import uuid
+from pathlib import Path
 
 from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from ray import serve
+from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
 from shopray.api import SearchRequest, SearchResponse
 from shopray.config import AppConfig
 from shopray.models import Intent
+from shopray.observability import ingress_metrics
 from shopray.pipeline import SearchContext
+from shopray.serving.admission import Admission, admin_denied
 
-log = logging.getLogger("shopray.ingress")
+# Serve formats records of the "ray.serve" logger (JSON with request_id when the config asks for it).
+log = logging.getLogger("ray.serve")
+PAGE = Path(__file__).with_name("static") / "index.html"
 
-app = FastAPI(
-    title="shopray",
-    description="Ranked, diverse products for a free-text query.",
-    version="0.1.0",
-)
-
+app = FastAPI(title="shopray", description="Ranked, diverse products for a free-text query.", version="0.1.0")
 
 
 @app.exception_handler(RequestValidationError)
@@ -36,41 +37,66 @@ async def _invalid_request(_request: Request, exc: RequestValidationError) -> JS
     return JSONResponse(status_code=422, content={"detail": errors})
 
 
-# Which stages may fail without failing the request, and the label the response then carries.
-SOFT_FAILURES = {"parse": "parser_unavailable", "rank": "ranker_unavailable", "diversify": "diversifier_error"}
+@app.middleware("http")
+async def _admit(request: Request, call_next):
+    admission: Admission | None = getattr(request.app.state, "admission", None)
+    if admission is None or request.url.path != "/search":
+        return await call_next(request)
+    rejection = await admission.check(request)
+    if rejection is not None:
+        ingress_metrics().requests.inc(tags={"status": str(rejection.status_code)})
+        return rejection
+    try:
+        return await call_next(request)
+    finally:
+        admission.release()
 
 
-class StageUnavailable(Exception):
+# Stages whose failure still leaves something to show, and what the response then keeps.
+SOFT_STAGES = {"parse", "rank", "diversify"}
+STAGE_LABEL = {"parse": "parser", "retrieve": "retriever", "rank": "ranker", "diversify": "diversifier"}
+
+
+class StageFailed(Exception):
     def __init__(self, stage: str, reason: str):
         super().__init__(f"{stage}: {reason}")
         self.stage, self.reason = stage, reason
 
+    @property
+    def label(self) -> str:
+        return f"{STAGE_LABEL[self.stage]}_{self.reason}"
 
-@serve.deployment(max_ongoing_requests=64)
+
+@serve.deployment(max_ongoing_requests=64, max_queued_requests=128)
 @serve.ingress(app)
 class SearchIngress:
     def __init__(self, parser: DeploymentHandle, retriever: DeploymentHandle, ranker: DeploymentHandle, diversifier: DeploymentHandle, config: dict):
         self.config = AppConfig.model_validate(config)
         self.stages = [("parse", parser), ("retrieve", retriever), ("rank", ranker), ("diversify", diversifier)]
+        app.state.admission = Admission(self.config.limits)
+        self.metrics = ingress_metrics()
 
     async def _call(self, key: str, handle: DeploymentHandle, ctx: SearchContext) -> SearchContext:
         try:
-            return await asyncio.wait_for(handle.run.remote(ctx), timeout=self.config.stage_timeout_s)
+            return await asyncio.wait_for(handle.run.remote(ctx), timeout=self.config.budgets.for_stage(key))
         except asyncio.TimeoutError as exc:
-            raise StageUnavailable(key, "timeout") from exc
-        except Exception as exc:  # a replica died, was overloaded, or the stage raised
-            log.exception("stage %s failed for request %s", key, ctx.request_id)
-            raise StageUnavailable(key, type(exc).__name__) from exc
+            raise StageFailed(key, "timeout") from exc
+        except BackPressureError as exc:
+            raise StageFailed(key, "overloaded") from exc
+        except Exception as exc:  # a replica died or the stage raised
+            log.warning("stage %s failed: %s: %s", key, type(exc).__name__, exc)
+            raise StageFailed(key, "unavailable") from exc
 
-    async def _apply_fallback(self, key: str, ctx: SearchContext) -> SearchContext:
-        ctx.degraded.append(SOFT_FAILURES[key])
-        if key == "parse":
+    @staticmethod
+    def _fallback(failure: StageFailed, ctx: SearchContext) -> SearchContext:
+        ctx.degraded.append(failure.label)
+        if failure.stage == "parse":
             ctx.intent = Intent(keywords=ctx.request.query, source="none")
-        elif key == "diversify" and ctx.candidates is not None:
+        elif failure.stage == "diversify" and ctx.candidates is not None:
             ctx.candidates = ctx.candidates.take(range(min(ctx.request.k, len(ctx.candidates))))
         return ctx
 
-    @app.post("/search", response_model=SearchResponse, responses={503: {"description": "A required stage is unavailable; retry later."}})
+    @app.post("/search", response_model=SearchResponse, responses={503: {"description": "Overloaded, or a required stage is unavailable; retry after Retry-After seconds."}})
     async def search(self, body: SearchRequest, x_request_id: str | None = Header(default=None, max_length=128)):
         # Serve's proxy puts the client's X-Request-ID (or a fresh one) on the request and echoes it back.
         ctx = SearchContext(request=body, request_id=x_request_id or uuid.uuid4().hex)
@@ -80,19 +106,33 @@ class SearchIngress:
             t0 = time.perf_counter()
             try:
                 ctx = await self._call(key, handle, ctx)
-            except StageUnavailable as exc:
-                if key not in SOFT_FAILURES:
+            except StageFailed as failure:
+                self.metrics.degraded.inc(tags={"reason": failure.label})
+                if key not in SOFT_STAGES:
+                    self.metrics.requests.inc(tags={"status": "503"})
+                    log.warning("search failed: %s", failure.label)
                     return JSONResponse(
                         status_code=503,
-                        headers={"Retry-After": "1"},
-                        content={"detail": f"{exc.stage} stage unavailable ({exc.reason})", "request_id": ctx.request_id},
+                        headers={"Retry-After": str(self.config.limits.retry_after_s)},
+                        content={"detail": f"{STAGE_LABEL[key]} unavailable ({failure.reason})", "request_id": ctx.request_id},
                     )
-                ctx = await self._apply_fallback(key, ctx)
+                ctx = self._fallback(failure, ctx)
             timings[key] = round((time.perf_counter() - t0) * 1000, 3)
+            self.metrics.stage_latency.observe(timings[key], tags={"stage": key})
+            if key != "parse" and ctx.candidates is not None:
+                self.metrics.candidates.observe(len(ctx.candidates), tags={"stage": key})
         if ctx.candidates is not None and len(ctx.candidates) > body.k:
             ctx.candidates = ctx.candidates.take(range(body.k))
         timings["total"] = round((time.perf_counter() - start) * 1000, 3)
+        self.metrics.stage_latency.observe(timings["total"], tags={"stage": "total"})
+        self.metrics.requests.inc(tags={"status": "200"})
+        self.metrics.saw_index_version(ctx.versions.get("index"))
+        log.info("search done results=%d degraded=%s total_ms=%.1f", len(ctx.candidates or []), ",".join(ctx.degraded) or "-", timings["total"])
         return ctx.response(timings)
+
+    @app.get("/", include_in_schema=False)
+    async def page(self) -> FileResponse:
+        return FileResponse(PAGE, media_type="text/html")
 
     @app.get("/healthz")
     async def healthz(self):
@@ -100,6 +140,13 @@ class SearchIngress:
         try:
             ready = await asyncio.wait_for(asyncio.gather(*(h.ready.remote() for _, h in self.stages)), timeout=5)
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
-            return JSONResponse(status_code=503, content={"ready": False, "error": type(exc).__name__})
-        status = dict(zip(names, ready))
-        return JSONResponse(status_code=200 if all(ready) else 503, content={"ready": all(ready), "stages": status})
+            return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={"ready": False, "error": type(exc).__name__})
+        return JSONResponse(status_code=200 if all(ready) else 503, content={"ready": all(ready), "stages": dict(zip(names, ready))})
+
+    @app.get("/admin/config")
+    async def admin_config(self, x_admin_key: str | None = Header(default=None)):
+        """The running configuration; needs the admin key."""
+        if (denied := admin_denied(self.config.limits.admin_key_env, x_admin_key)) is not None:
+            return denied
+        return self.config.model_dump(mode="json")
+

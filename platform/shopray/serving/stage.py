@@ -8,7 +8,7 @@ from shopray.config import AppConfig
 from shopray.pipeline import SearchContext, Stage
 
 
-@serve.deployment(max_ongoing_requests=16)
+@serve.deployment(max_ongoing_requests=16, max_queued_requests=64)
 class StageDeployment:
     def __init__(self, stage_cls: type[Stage], config: dict):
         self.stage = stage_cls.from_config(AppConfig.model_validate(config))
