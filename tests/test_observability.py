@@ -34,7 +34,7 @@ def test_prometheus_endpoint_exports_stage_metrics(serve_url, metrics_port):
     assert not missing, f"missing from /metrics: {missing}"
     artifact = Path(__file__).resolve().parents[1] / "artifacts" / "metrics-scrape.txt"
     artifact.parent.mkdir(exist_ok=True)
-    artifact.write_text("\n".join(line for line in text.splitlines() if "shopray" in line) + "\n")
+    artifact.write_text("\n".join(line for line in text.splitlines() if line.startswith("ray_shopray")) + "\n")
 
 
 def test_request_id_appears_in_every_stage_log(serve_url):

@@ -161,6 +161,7 @@ def cmd_eval(ns: argparse.Namespace) -> int:
 DELEGATED = {
     "train": ("shopray.training", "train models into the registry: shopray train {ranker,parser} ..."),
     "k8s": ("shopray.k8s", "render and validate the KubeRay manifests: shopray k8s {render,validate} ..."),
+    "loadtest": ("shopray.loadtest", "run the locust suite headless: shopray loadtest --users N --spawn-rate R --duration S [--url]"),
 }
 
 
