@@ -61,12 +61,12 @@ def main() -> int:
     pipeline = Pipeline.from_config(config)
     t0 = time.perf_counter()
     rows["shopray graph (rule parser, hybrid RRF, bi-encoder ranker)"] = evaluate(
-        judgments, lambda q: [r.product_id for r in pipeline.search(SearchRequest(query=q[:512], k=k, diversity=0)).results], k
+        judgments, lambda q: [r.product_id for r in pipeline.search(SearchRequest(query=q[:512], k=k, diversity=0)).results], k, progress=True
     )
     graph_seconds = time.perf_counter() - t0
 
     dense = Retriever.from_config(config.model_copy(update={"retriever": RetrieverConfig(sparse_weight=0.0, candidates=k)}))
-    rows["dense-only (MiniLM, Qdrant HNSW)"] = evaluate(judgments, lambda q: dense.retrieve(q, Intent(keywords=q)).ids[:k], k)
+    rows["dense-only (MiniLM, Qdrant HNSW)"] = evaluate(judgments, lambda q: dense.retrieve(q, Intent(keywords=q)).ids[:k], k, progress=True)
 
     lexical = bm25s_search(Path(ns.catalog), list(judgments), k)
     rows["BM25-only (bm25s, titles)"] = evaluate(judgments, lambda q: lexical[q], k)

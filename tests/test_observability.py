@@ -56,3 +56,20 @@ def test_request_id_appears_in_every_stage_log(serve_url):
         time.sleep(1)
     assert set(found) == wanted, f"request id seen only in {sorted(found)}"
     assert all(r["request_id"] == request_id for r in found.values())
+
+
+def test_dashboard_is_generated_and_uses_declared_metrics():
+    import importlib.util
+    import re
+
+    repo = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("grafana_dashboard", repo / "deployments" / "grafana_dashboard.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    on_disk = json.loads((repo / "deployments" / "grafana-dashboard.json").read_text())
+    assert on_disk == module.DASHBOARD, "run: .venv/bin/python deployments/grafana_dashboard.py"
+
+    sources = "\n".join(p.read_text() for p in (repo / "platform" / "shopray").rglob("*.py"))
+    used = set(re.findall(r"ray_(shopray_[a-z_]+?)(?:_bucket|_sum|_count|_total)?\b", json.dumps(on_disk)))
+    undeclared = [m for m in used if f'"{m}"' not in sources and f'"{m}_total"' not in sources]
+    assert not undeclared, f"dashboard uses metrics no code declares: {undeclared}"

@@ -78,8 +78,16 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     serve_file.setdefault("http_options", {}).update({"host": ns.host, "port": ns.port})
     schema = ServeDeploySchema.model_validate(serve_file)
 
-    # More logical CPUs than cores: replicas ask for fractions and mostly wait on I/O.
-    ray.init(num_cpus=ns.num_cpus or max(4, os.cpu_count() or 1), include_dashboard=False)
+    # Joining a cluster is explicit: attaching to whatever Ray runs on the machine could
+    # redeploy someone else's application.
+    if ns.address:
+        ray.init(address=ns.address)
+    elif ns.no_block:
+        print("--no-block needs --address of a running cluster: a cluster this command starts stops when it exits", file=sys.stderr)
+        return 2
+    else:
+        # More logical CPUs than cores: replicas ask for fractions and mostly wait on I/O.
+        ray.init(address="local", num_cpus=ns.num_cpus or max(4, os.cpu_count() or 1), include_dashboard=False)
     version = ensure_index(AppConfig.model_validate(app["args"]))
     print(f"index {app['args'].get('index', {}).get('name', 'demo')} version {version}", file=sys.stderr)
     serve.start(http_options={"host": ns.host, "port": ns.port})
@@ -190,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--num-cpus", type=int, default=None, help="logical CPUs Ray may hand out (default max(4, cores))")
     p.add_argument("--timeout", type=float, default=600, help="seconds to wait for the app to start")
-    p.add_argument("--no-block", action="store_true", help="return once the app is running (Ray keeps running)")
+    p.add_argument("--address", default=os.environ.get("RAY_ADDRESS"), help="Ray cluster to deploy into (default $RAY_ADDRESS; unset: start a local one)")
+    p.add_argument("--no-block", action="store_true", help="return once the app is running; needs --address")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("search", help="query a running server")

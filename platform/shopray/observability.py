@@ -39,10 +39,11 @@ class IngressMetrics:
         self._version: str | None = None
 
     def saw_index_version(self, version: str | None) -> None:
-        if not version or version == self._version:
+        if not version:
             return
-        if self._version:
+        if self._version and version != self._version:
             self.index_version.set(0, tags={"version": self._version})
+        # Set on every request: a gauge nobody sets again is not re-exported after a restart.
         self.index_version.set(1, tags={"version": version})
         self._version = version
 

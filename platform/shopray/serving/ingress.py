@@ -42,6 +42,8 @@ async def _admit(request: Request, call_next):
     admission: Admission | None = getattr(request.app.state, "admission", None)
     if admission is None or request.url.path != "/search":
         return await call_next(request)
+    # The body is JSON whatever the declared type: `curl -d '{...}'` labels it form-encoded.
+    request.scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"] + [(b"content-type", b"application/json")]
     rejection = await admission.check(request)
     if rejection is not None:
         ingress_metrics().requests.inc(tags={"status": str(rejection.status_code)})
