@@ -32,6 +32,12 @@ PANELS = [
     panel(4, "Candidates per stage (mean)", [("sum by (stage) (rate(ray_shopray_candidates_sum[5m])) / sum by (stage) (rate(ray_shopray_candidates_count[5m]))", "{{stage}}")], "short", 12, 8),
     panel(5, "Index version serving", [("max by (version) (ray_shopray_index_version_info)", "{{version}}")], "short", 0, 16),
     panel(6, "Serve replicas per deployment", [("sum by (deployment) (ray_serve_deployment_replica_healthy)", "{{deployment}}")], "short", 12, 16),
+    panel(7, "Parser cache hit rate", [("avg by (deployment) (ray_shopray_parser_cache_hit_rate)", "{{deployment}}")], "percentunit", 0, 24),
+    panel(8, "Parser outcomes (LLM, cache, fallbacks)", [("sum by (outcome) (rate(ray_shopray_parser_outcomes_total[5m]))", "{{outcome}}")], "reqps", 12, 24),
+    panel(9, "Ranker batch size (requests per forward pass)", [
+        ("sum(rate(ray_shopray_ranker_batch_size_sum[5m])) / sum(rate(ray_shopray_ranker_batch_size_count[5m]))", "mean"),
+        ("histogram_quantile(0.95, sum by (le) (rate(ray_shopray_ranker_batch_size_bucket[5m])))", "p95"),
+    ], "short", 0, 32),
 ]
 
 DASHBOARD = {

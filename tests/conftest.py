@@ -74,14 +74,23 @@ def app_config(tmp_path_factory, ray_session, small_catalog, embedding_config) -
 
 
 @pytest.fixture(scope="session")
-def serve_url(app_config) -> str:
+def serve_port(ray_session) -> int:
+    """Serve's HTTP port. Every test that deploys depends on this: whichever deploys first starts
+    Serve, and a Serve started by a bare ``serve.run`` would listen on 8000 instead."""
+    from ray import serve
+
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    yield port
+    serve.shutdown()
+
+
+@pytest.fixture(scope="session")
+def serve_url(app_config, serve_port) -> str:
     """The whole graph on real Ray Serve, over the small catalog; one per test session."""
     from ray import serve
 
     from shopray.serving.app import build_app
 
-    port = free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(app_config.model_dump(mode="json")), name="shopray", route_prefix="/", logging_config={"encoding": "JSON"})
-    yield f"http://127.0.0.1:{port}"
-    serve.shutdown()
+    return f"http://127.0.0.1:{serve_port}"

@@ -16,6 +16,7 @@ EXPECTED_METRICS = [
     "ray_shopray_candidates_bucket{",
     'ray_shopray_requests_total{',
     "ray_shopray_index_version_info{",
+    "ray_shopray_ranker_batch_size_bucket{",
 ]
 
 

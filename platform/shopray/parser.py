@@ -1,7 +1,8 @@
 """Stage 1: free text -> Intent, using only the catalog's own vocabulary.
 
-The rule parser is the graph's parser today and the LLM parser's fallback
-later: it never emits a brand, category or color the catalog does not have.
+The rule parser answers when ``parser.kind`` is "rule", and is the LLM
+parser's fallback (``shopray.llm.stage``) when it is "llm": it never emits a
+brand, category or color the catalog does not have.
 """
 
 from __future__ import annotations
@@ -178,6 +179,11 @@ class QueryParser(Stage):
 
     @classmethod
     def from_config(cls, config: AppConfig) -> "QueryParser":
+        if config.parser.kind == "llm":
+            # vLLM-served parser; this rule parser stays inside it as the fallback.
+            from shopray.llm.stage import LLMQueryParser
+
+            return LLMQueryParser.from_config(config)
         from shopray.index import open_store
 
         store = open_store(config.index)
