@@ -7,6 +7,10 @@ A steady async client load runs for --duration seconds; at one third of it
 every replica of the --kill deployment is killed with ray.kill (as a node
 failure would). The report counts HTTP statuses, degraded labels, failed
 requests over total, and when Serve had the replicas running again.
+
+``--kill parser-engine`` instead SIGKILLs the vLLM engine-core process the
+QueryParser replica runs (same machine only): the replica stays up, answers
+with the rule parser meanwhile and restarts the engine from its health check.
 """
 
 from __future__ import annotations
@@ -24,12 +28,26 @@ import httpx
 QUERIES = ["running shoes", "red running shoes under 80", "wireless headphones", "cordless drill", "coffee maker", "yoga mat", "blue hoodie", "tent"]
 
 
-async def client_loop(client: httpx.AsyncClient, stop: float, log: list, worker: int) -> None:
+def distinct_queries(n: int = 3000) -> list[str]:
+    """Queries that do not repeat within a drill, so the parser's cache cannot hide an engine outage."""
+    import random
+
+    from shopray.catalog.demo import generate_demo_catalog
+
+    rng = random.Random(0)
+    seen: dict[str, None] = {}
+    for p in generate_demo_catalog(n=n):
+        leaf = p.category.split(" > ")[-1].lower() if p.category else "gift"
+        seen[rng.choice([f"{p.brand} {leaf}", f"{p.color or ''} {leaf} under {int((p.price or 50) * 1.3)}", f"cheap {p.color or ''} {leaf}"]).strip()] = None
+    return list(seen)
+
+
+async def client_loop(client: httpx.AsyncClient, stop: float, log: list, worker: int, queries: list[str]) -> None:
     i = worker
     while time.monotonic() < stop:
         t = time.monotonic()
         try:
-            resp = await client.post("/search", json={"query": QUERIES[i % len(QUERIES)], "k": 10})
+            resp = await client.post("/search", json={"query": queries[i % len(queries)], "k": 10})
             body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
             log.append((t, resp.status_code, tuple(body.get("degraded", []))))
         except httpx.HTTPError as exc:
@@ -47,6 +65,16 @@ def replicas(deployment: str) -> list[str]:
     ]
 
 
+def kill_engine_cores() -> list[str]:
+    import signal
+    import subprocess
+
+    pids = subprocess.run(["pgrep", "-f", "EngineCore"], capture_output=True, text=True).stdout.split()
+    for pid in pids:
+        os.kill(int(pid), signal.SIGKILL)
+    return [f"EngineCore pid {p}" for p in pids]
+
+
 def running_replicas(app: str, deployment: str) -> int:
     from ray import serve
 
@@ -58,22 +86,30 @@ async def drill(ns: argparse.Namespace) -> dict:
     import ray
 
     ray.init(address=ns.address, namespace="serve", log_to_driver=False)
-    before = running_replicas(ns.app, ns.kill)
+    before = 0 if ns.kill == "parser-engine" else running_replicas(ns.app, ns.kill)
     log: list = []
     start = time.monotonic()
     stop = start + ns.duration
     async with httpx.AsyncClient(base_url=ns.url, timeout=30) as client:
-        workers = [asyncio.create_task(client_loop(client, stop, log, w)) for w in range(ns.concurrency)]
+        queries = distinct_queries() if ns.kill == "parser-engine" else QUERIES
+        workers = [asyncio.create_task(client_loop(client, stop, log, w * 1000, queries)) for w in range(ns.concurrency)]
         await asyncio.sleep(ns.duration / 3)
-        killed = replicas(ns.kill)
         kill_at = time.monotonic()
-        for name in killed:
-            ray.kill(ray.get_actor(name, namespace="serve"), no_restart=True)
+        if ns.kill == "parser-engine":
+            killed = kill_engine_cores()
+        else:
+            killed = replicas(ns.kill)
+            for name in killed:
+                ray.kill(ray.get_actor(name, namespace="serve"), no_restart=True)
         restored_at = None
         while time.monotonic() < stop:
             await asyncio.sleep(0.5)
-            alive = set(replicas(ns.kill))
-            if restored_at is None and alive - set(killed) and running_replicas(ns.app, ns.kill) >= before:
+            if restored_at is not None:
+                continue
+            if ns.kill == "parser-engine":
+                if any(t >= time.monotonic() - 2 and s == 200 and "parser_unavailable" not in d for t, s, d in log[-ns.concurrency :]):
+                    restored_at = time.monotonic()
+            elif set(replicas(ns.kill)) - set(killed) and running_replicas(ns.app, ns.kill) >= before:
                 restored_at = time.monotonic()
         await asyncio.gather(*workers)
     statuses = collections.Counter(str(s) for _, s, _ in log)
@@ -89,7 +125,7 @@ async def drill(ns: argparse.Namespace) -> dict:
         "statuses": dict(statuses),
         "degraded": dict(degraded),
         "degraded_share_after_kill": round(sum(1 for _, d in after_kill if d) / max(1, len(after_kill)), 4),
-        "replica_restored_after_s": None if restored_at is None else round(restored_at - kill_at, 1),
+        "restored_after_s": None if restored_at is None else round(restored_at - kill_at, 1),
         "command": "python benchmarks/faults.py " + " ".join(sys.argv[1:]),
     }
 
@@ -99,7 +135,7 @@ def main() -> int:
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--address", default=os.environ.get("RAY_ADDRESS"), required=not os.environ.get("RAY_ADDRESS"), help="the serving Ray cluster")
     parser.add_argument("--app", default="shopray")
-    parser.add_argument("--kill", default="Ranker", help="deployment whose replicas die")
+    parser.add_argument("--kill", default="Ranker", help="deployment whose replicas die, or parser-engine")
     parser.add_argument("--duration", type=float, default=40)
     parser.add_argument("--concurrency", type=int, default=4)
     ns = parser.parse_args()

@@ -354,3 +354,12 @@ def test_long_tail_exposure_share():
     assert long_tail_exposure_share([[]], [1, 2]) == 0.0
     with pytest.raises(ValueError):
         long_tail_exposure_share(lists)
+
+
+def test_caps_an_unsatisfiable_category_cap_leaves_the_brand_cap_holding():
+    # One category only (a category-filtered query): the brand cap must still hold.
+    pl = [{"brand": b, "category": "X"} for b in "AAABBC"]
+    e = unit(np.eye(6))
+    s = np.arange(6, 0, -1.0)
+    out = caps(s, e, pl, 3, 1.0)
+    assert out == [0, 3, 5]

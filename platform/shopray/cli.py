@@ -107,7 +107,8 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     else:
         print("timed out waiting for the application to start", file=sys.stderr)
         return 1
-    print(f"shopray is serving on http://{ns.host}:{ns.port} (POST /search, GET /healthz, GET /docs)", flush=True)
+    # The cluster address lets operators' tools (fault drills, `shopray tune --address`) join this cluster.
+    print(f"shopray is serving on http://{ns.host}:{ns.port} (POST /search, GET /healthz, GET /docs); Ray cluster {ray.get_runtime_context().gcs_address}", flush=True)
     if ns.no_block:
         return 0
     try:
@@ -170,6 +171,9 @@ DELEGATED = {
     "train": ("shopray.training", "train models into the registry: shopray train {ranker,parser} ..."),
     "k8s": ("shopray.k8s", "render and validate the KubeRay manifests: shopray k8s {render,validate} ..."),
     "loadtest": ("shopray.loadtest", "run the locust suite headless: shopray loadtest --users N --spawn-rate R --duration S [--url]"),
+    "tune": ("shopray.tuning", "run a Ray Tune sweep from tuning/*.yaml: shopray tune SWEEP.yaml [--resume] [--address ADDR]"),
+    "registry": ("shopray.registry_cli", "list and show registered models: shopray registry {list,show} ..."),
+    "promote": ("shopray.promotion", "move a model to production in the registry and the running app: shopray promote {ranker,parser} VERSION [--force]"),
 }
 
 

@@ -6,9 +6,11 @@ ones included. Items lacking a field are grouped by
 embedding near-duplication (see ``group_ids``).
 
 Guarantee: the caps hold for the whole top k whenever some k-subset of the
-candidates satisfies them. Otherwise as many items as possible satisfy them,
-displayed first, and the remaining slots are filled from the leftovers in
-ranker order (a short list beats an empty slot).
+candidates satisfies them. A cap that no k items can meet even alone (a
+category cap on a query filtered to one category) is dropped and the other
+still holds. Otherwise as many items as possible satisfy them, displayed
+first, and the remaining slots are filled from the leftovers in ranker order
+(a short list beats an empty slot).
 
 One capped field is a partition matroid, so plain score-order greedy is
 already optimal. Two fields (brand AND category) intersect two matroids, where
@@ -62,8 +64,21 @@ def caps(
     if nf == 0:
         return p.identity()
     groups = [group_ids(p.payloads[:nf], p.embeddings[:nf], f, sim_threshold) for f in fields]
+    groups, limits = _satisfiable(groups, limits, min(p.k, nf))
     chosen = capped_greedy(groups, limits, min(p.k, nf))
     return p.to_original(fill(chosen, len(p.scores), p.k))
+
+
+def _satisfiable(groups: list[np.ndarray], limits: list[int], k: int) -> tuple[list[np.ndarray], list[int]]:
+    """Drop a cap no k items can meet even on its own, while another cap is left to hold.
+
+    A query filtered to one category cannot have a category cap; without this
+    it would switch the brand cap off too (the list would only ever be filled).
+    """
+    keep = [i for i, (g, m) in enumerate(zip(groups, limits)) if np.minimum(np.bincount(g), m).sum() >= k]
+    if not keep or len(keep) == len(groups):
+        return groups, limits
+    return [groups[i] for i in keep], [limits[i] for i in keep]
 
 
 def capped_greedy(groups: list[np.ndarray], limits: list[int], k: int) -> list[int]:

@@ -73,7 +73,7 @@ def build_index(
         EmbedBatch,
         fn_constructor_args=(embedding, max(1, (os.cpu_count() or 1) // embed_workers)),
         batch_size=embedding.batch_size,
-        concurrency=embed_workers,
+        compute=ray.data.ActorPoolStrategy(size=embed_workers),
         batch_format="numpy",
     )
     writer = None

@@ -20,6 +20,8 @@ from shopray.config import AppConfig
 from shopray.models import Intent
 from shopray.observability import ingress_metrics
 from shopray.pipeline import SearchContext
+from shopray.promotion import PromoteRequest, PromotionRefused, promote
+from shopray.registry import Registry
 from shopray.serving.admission import Admission, admin_denied
 
 # Serve formats records of the "ray.serve" logger (JSON with request_id when the config asks for it).
@@ -151,4 +153,19 @@ class SearchIngress:
         if (denied := admin_denied(self.config.limits.admin_key_env, x_admin_key)) is not None:
             return denied
         return self.config.model_dump(mode="json")
+
+    @app.post("/admin/promote")
+    async def admin_promote(self, body: PromoteRequest, x_admin_key: str | None = Header(default=None)):
+        """Move the registry's `production` alias (needs the admin key); the stages' replicas follow it within `refresh_s`."""
+        if (denied := admin_denied(self.config.limits.admin_key_env, x_admin_key)) is not None:
+            return denied
+        root = self.config.ranker.registry if body.kind == "ranker" else self.config.parser.registry
+        try:
+            result = await asyncio.to_thread(promote, Registry(root), body.kind, body.version, body.force)
+        except PromotionRefused as exc:
+            return JSONResponse(status_code=409, content={"detail": str(exc)})
+        except KeyError as exc:
+            return JSONResponse(status_code=404, content={"detail": str(exc).strip("'\"")})
+        log.info("promoted %s %s (previous %s, forced=%s)", body.kind, result["version"], result["previous"], result.get("forced"))
+        return result
 

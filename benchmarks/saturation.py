@@ -1,0 +1,116 @@
+"""Saturation point and overload behaviour of a running shopray, with the locust suite.
+
+    .venv/bin/python benchmarks/saturation.py --url http://127.0.0.1:8000 [--users 1,2,4,8,16] [--step-s 40]
+    .venv/bin/python benchmarks/saturation.py --url ... --overload-users 32 --overload-s 60
+
+Step mode runs `shopray loadtest` at each user count (closed-loop users, the
+locustfile's traffic mix) and prints RPS and p50/p95/p99 per step; the
+saturation point is the highest RPS whose p99 stays under --p99-ms (linear
+interpolation between the steps around the crossing).
+
+Overload mode holds --overload-users for --overload-s seconds, reports the
+share of 503s (with Retry-After) and other failures, then measures recovery:
+seconds from the end of the load until a single search answers 200 within
+--p99-ms again (one probe per 0.5 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+SHOPRAY = str(REPO / ".venv" / "bin" / "shopray")
+
+
+def loadtest(url: str, users: int, seconds: int, out: Path) -> dict:
+    cmd = [SHOPRAY, "loadtest", "--users", str(users), "--spawn-rate", str(users), "--duration", str(seconds), "--url", url, "--out", str(out)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return json.loads((out / "report.json").read_text())
+
+
+def saturation(steps: list[dict], p99_ms: float) -> float | None:
+    below = [s for s in steps if s["p99_ms"] is not None and s["p99_ms"] <= p99_ms]
+    if not below:
+        return None
+    best = max(below, key=lambda s: s["rps"])
+    above = [s for s in steps if s["users"] > best["users"] and s["p99_ms"] and s["p99_ms"] > p99_ms]
+    if not above:
+        return best["rps"]
+    nxt = min(above, key=lambda s: s["users"])
+    frac = (p99_ms - best["p99_ms"]) / (nxt["p99_ms"] - best["p99_ms"])
+    return best["rps"] + frac * max(0.0, nxt["rps"] - best["rps"])
+
+
+def step_mode(ns: argparse.Namespace, out: Path) -> dict:
+    steps = []
+    for users in [int(u) for u in ns.users.split(",")]:
+        report = loadtest(ns.url, users, ns.step_s, out / f"users-{users}")
+        agg = report["endpoints"].get("Aggregated", {})
+        search = report["endpoints"].get("POST /search", agg)
+        row = {"users": users, "rps": round(agg.get("rps") or 0.0, 2), "p50_ms": search.get("p50_ms"), "p95_ms": search.get("p95_ms"),
+               "p99_ms": search.get("p99_ms"), "requests": agg.get("requests"), "failures": agg.get("failures")}
+        steps.append(row)
+        print(json.dumps(row), flush=True)
+    sat = saturation(steps, ns.p99_ms)
+    return {"steps": steps, "saturation_rps": None if sat is None else round(sat, 2), "p99_limit_ms": ns.p99_ms}
+
+
+def recovery_s(url: str, p99_ms: float, limit_s: float = 120) -> float | None:
+    t0 = time.monotonic()
+    with httpx.Client(base_url=url, timeout=30) as client:
+        while time.monotonic() - t0 < limit_s:
+            t = time.monotonic()
+            try:
+                ok = client.post("/search", json={"query": "running shoes"}).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            if ok and (time.monotonic() - t) * 1000 <= p99_ms:
+                return round(time.monotonic() - t0, 1)
+            time.sleep(0.5)
+    return None
+
+
+def overload_mode(ns: argparse.Namespace, out: Path) -> dict:
+    report = loadtest(ns.url, ns.overload_users, ns.overload_s, out / f"overload-{ns.overload_users}")
+    recovered = recovery_s(ns.url, ns.p99_ms)
+    agg = report["endpoints"].get("Aggregated", {})
+    by_error: dict[str, int] = {}
+    for f in report["failures"]:
+        by_error[f["error"]] = by_error.get(f["error"], 0) + f["occurrences"]
+    n503 = sum(v for k, v in by_error.items() if "503" in k)
+    total = agg.get("requests") or 0
+    return {
+        "users": ns.overload_users, "seconds": ns.overload_s, "requests": total, "rps": agg.get("rps"),
+        "share_503": round(n503 / max(1, total), 4), "other_failures": (agg.get("failures") or 0) - n503,
+        "failures_by_error": by_error, "p50_ms": agg.get("p50_ms"), "p99_ms": agg.get("p99_ms"),
+        "recovery_s_after_load": recovered,
+        "healthz_after": httpx.get(f"{ns.url}/healthz", timeout=30).status_code,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", default="http://127.0.0.1:8000")
+    ap.add_argument("--users", default="1,2,4,8,16", help="user counts for the step mode")
+    ap.add_argument("--step-s", type=int, default=40)
+    ap.add_argument("--p99-ms", type=float, default=1000.0)
+    ap.add_argument("--overload-users", type=int, default=None, help="run the overload mode with this many users instead")
+    ap.add_argument("--overload-s", type=int, default=60)
+    ap.add_argument("--out", type=Path, default=REPO / "artifacts" / "saturation")
+    ns = ap.parse_args()
+    ns.out.mkdir(parents=True, exist_ok=True)
+    result = overload_mode(ns, ns.out) if ns.overload_users else step_mode(ns, ns.out)
+    result["command"] = "python benchmarks/saturation.py " + " ".join(sys.argv[1:])
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
