@@ -70,3 +70,17 @@ def test_admin_key(monkeypatch):
     assert admin_denied("TEST_ADMIN_KEY", None).status_code == 401
     assert admin_denied("TEST_ADMIN_KEY", "wrong").status_code == 401
     assert admin_denied("TEST_ADMIN_KEY", "s3cret") is None
+
+
+def test_admission_applies_under_a_route_prefix():
+    # Serve passes route_prefix as the ASGI root_path; /promo/search is still the search route.
+    from starlette.testclient import TestClient
+
+    from shopray.serving.ingress import app
+
+    app.state.admission = Admission(LimitsConfig(max_body_bytes=1024))
+    try:
+        client = TestClient(app, root_path="/promo")
+        assert client.post("/promo/search", content=b"x" * 4000).status_code == 413
+    finally:
+        del app.state.admission

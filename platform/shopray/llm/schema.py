@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 
 import jsonschema
 
@@ -89,8 +90,50 @@ def validate(text: str, schema: dict) -> dict:
         raise InvalidOutput("not a JSON object")
     data = {f: data.get(f) for f in FIELDS}
     if data["price_min"] is not None and data["price_max"] is not None and data["price_min"] > data["price_max"]:
-        raise InvalidOutput("price_min above price_max")
+        # "$345 - $120" is still a range: the bounds are read in the order written.
+        data["price_min"], data["price_max"] = data["price_max"], data["price_min"]
     return data
+
+
+# Fields the query has to mention (exactly or within a typo) to fill: no brand, color or
+# attribute is ever inferred from thin air, so free text and injections get none.
+MENTIONED = {"brand": "brand", "color": "color", "attributes": "attribute"}
+
+
+_NUMBER = re.compile(r"(\d+(?:\.\d+)?)\s*(k\b)?", re.IGNORECASE)
+
+
+def mentioned_prices(query: str, ceiling: float) -> list[float | int]:
+    """Numbers the query writes ("10k" is 10000), as the model writes them: ints when whole."""
+    out: list[float | int] = []
+    for digits, thousands in _NUMBER.findall(query):
+        value = float(digits) * (1000 if thousands else 1)
+        value = int(value) if value.is_integer() else round(value, 2)
+        if value <= ceiling and value not in out:
+            out.append(value)
+    return out
+
+
+def narrowed(schema: dict, found: dict[str, list[str]], query: str) -> dict:
+    """The schema for one query: brand, color and attribute enums cut to what its words may mean
+    (``CandidateFinder.find``), prices to the numbers it writes; a field with no candidates is
+    left out, so it cannot be emitted."""
+    props = dict(schema["properties"])
+    prices = mentioned_prices(query, props["price_max"]["maximum"])
+    for bound in ("price_min", "price_max"):
+        if prices:
+            props[bound] = {**props[bound], "enum": prices}
+        else:
+            props.pop(bound)
+    for field, key in MENTIONED.items():
+        values = found.get(key) or []
+        if not values:
+            props.pop(field, None)
+        elif field == "attributes":
+            props[field] = {**props[field], "items": {**props[field]["items"], "enum": list(values)}}
+        else:
+            props[field] = {**props[field], "enum": list(values)}
+    return {**schema, "properties": props}
 
 
 def to_intent(data: dict, keywords: str, vocabulary: Vocabulary) -> Intent:

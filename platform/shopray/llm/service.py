@@ -16,7 +16,7 @@ from shopray.llm.cache import IntentCache
 from shopray.llm.candidates import CandidateFinder
 from shopray.llm.engine import EngineUnavailable, GenerationTimeout, ParserEngine
 from shopray.llm.prompt import messages, normalize_query
-from shopray.llm.schema import InvalidOutput, intent_schema, to_intent, validate
+from shopray.llm.schema import InvalidOutput, intent_schema, narrowed, to_intent, validate
 from shopray.models import Intent, Vocabulary
 from shopray.parser import RuleParser
 
@@ -85,9 +85,13 @@ class LLMParser:
             return catalog, norm, rule, Parse(hit, None, cached=True)
         return catalog, norm, rule, None
 
-    def _after(self, catalog: Catalog, norm: str, rule: Intent, text: str) -> Parse:
+    @staticmethod
+    def schema_for(catalog: Catalog, norm: str) -> dict:
+        return narrowed(catalog.schema, catalog.finder.find(norm), norm)
+
+    def _after(self, catalog: Catalog, norm: str, rule: Intent, text: str, schema: dict) -> Parse:
         try:
-            intent = to_intent(validate(text, catalog.schema), rule.keywords, catalog.vocabulary)
+            intent = to_intent(validate(text, schema), rule.keywords, catalog.vocabulary)
         except InvalidOutput as exc:
             log.warning("parser output rejected for %r: %s", norm, exc)
             return self._fallback(rule, INVALID)
@@ -115,18 +119,20 @@ class LLMParser:
         catalog, norm, rule, done = self._before(query)
         if done is not None:
             return done
+        schema = self.schema_for(catalog, norm)
         try:
-            text = await self._engine().generate(self.prompt_ids(norm, catalog), catalog.schema, self.max_tokens, self.timeout_s)
+            text = await self._engine().generate(self.prompt_ids(norm, catalog), schema, self.max_tokens, self.timeout_s)
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, the rule parser answers
             return self._failed(norm, rule, exc)
-        return self._after(catalog, norm, rule, text)
+        return self._after(catalog, norm, rule, text, schema)
 
     def parse(self, query: str) -> Parse:
         catalog, norm, rule, done = self._before(query)
         if done is not None:
             return done
+        schema = self.schema_for(catalog, norm)
         try:
-            text = self._engine().generate_sync(self.prompt_ids(norm, catalog), catalog.schema, self.max_tokens, self.timeout_s)
+            text = self._engine().generate_sync(self.prompt_ids(norm, catalog), schema, self.max_tokens, self.timeout_s)
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, the rule parser answers
             return self._failed(norm, rule, exc)
-        return self._after(catalog, norm, rule, text)
+        return self._after(catalog, norm, rule, text, schema)

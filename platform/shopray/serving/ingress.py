@@ -42,7 +42,9 @@ async def _invalid_request(_request: Request, exc: RequestValidationError) -> JS
 @app.middleware("http")
 async def _admit(request: Request, call_next):
     admission: Admission | None = getattr(request.app.state, "admission", None)
-    if admission is None or request.url.path != "/search":
+    # Under a route prefix (Serve's route_prefix becomes the ASGI root_path) the path still carries it.
+    path, root = request.url.path, request.scope.get("root_path", "")
+    if admission is None or path.removeprefix(root.rstrip("/")) != "/search":
         return await call_next(request)
     # The body is JSON whatever the declared type: `curl -d '{...}'` labels it form-encoded.
     request.scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"] + [(b"content-type", b"application/json")]
