@@ -8,6 +8,12 @@ locustfile's traffic mix) and prints RPS and p50/p95/p99 per step; the
 saturation point is the highest RPS whose p99 stays under --p99-ms (linear
 interpolation between the steps around the crossing).
 
+Rate mode (--rate R) sends R searches per second open-loop (arrivals do not
+wait for answers, like real shoppers) for --step-s seconds and prints the
+statuses, p50/p95/p99 and the recovery time: at half the saturation RPS for
+latency, at twice it for overload (closed-loop users slow down with the
+server, so only open-loop arrivals really overload it).
+
 Overload mode holds --overload-users for --overload-s seconds, reports the
 share of 503s (with Retry-After) and other failures, then measures recovery:
 seconds from the end of the load until a single search answers 200 within
@@ -21,6 +27,7 @@ import json
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -77,6 +84,55 @@ def recovery_s(url: str, p99_ms: float, limit_s: float = 120) -> float | None:
     return None
 
 
+def rate_mode(ns: argparse.Namespace) -> dict:
+    import asyncio
+    import random
+
+    import numpy as np
+
+    from shopray.catalog.demo import generate_demo_catalog
+
+    products = generate_demo_catalog(n=24_000)
+    rng = random.Random(ns.seed)  # a new seed per run: repeated queries would be parser-cache hits
+    queries = [f"{p.brand} {p.category.split(' > ')[-1].lower()}" for p in products if p.category]
+
+    async def run() -> list[tuple[int, float, tuple]]:
+        out: list[tuple[int, float, tuple]] = []
+
+        async def one(client: httpx.AsyncClient, q: str) -> None:
+            t = time.monotonic()
+            labels: tuple = ()
+            try:
+                resp = await client.post("/search", json={"query": q})
+                status = resp.status_code
+                if status == 200:
+                    labels = tuple(resp.json().get("degraded", []))
+            except httpx.HTTPError:
+                status = 0
+            out.append((status, (time.monotonic() - t) * 1000, labels))
+
+        async with httpx.AsyncClient(base_url=ns.url, timeout=60) as client:
+            tasks, t0, n = [], time.monotonic(), 0
+            while time.monotonic() - t0 < ns.step_s:
+                tasks.append(asyncio.create_task(one(client, rng.choice(queries))))
+                n += 1
+                await asyncio.sleep(max(0.0, t0 + n / ns.rate - time.monotonic()))
+            await asyncio.gather(*tasks)
+        return out
+
+    answers = asyncio.run(run())
+    recovered = recovery_s(ns.url, ns.p99_ms)
+    ok = [ms for status, ms, _ in answers if status == 200]
+    degraded = Counter(label for _, _, labels in answers for label in labels)
+    pct = {f"p{q}_ms_of_200s": round(float(np.percentile(ok, q)), 1) for q in (50, 95, 99)} if ok else {}
+    statuses = Counter(str(status) for status, _, _ in answers)
+    return {
+        "rate_rps": ns.rate, "seed": ns.seed, "seconds": ns.step_s, "requests": len(answers), "statuses": dict(statuses),
+        "share_503": round(statuses.get("503", 0) / max(1, len(answers)), 4), "degraded_labels": dict(degraded), **pct,
+        "recovery_s_after_load": recovered, "healthz_after": httpx.get(f"{ns.url}/healthz", timeout=30).status_code,
+    }
+
+
 def overload_mode(ns: argparse.Namespace, out: Path) -> dict:
     report = loadtest(ns.url, ns.overload_users, ns.overload_s, out / f"overload-{ns.overload_users}")
     recovered = recovery_s(ns.url, ns.p99_ms)
@@ -101,12 +157,17 @@ def main() -> int:
     ap.add_argument("--users", default="1,2,4,8,16", help="user counts for the step mode")
     ap.add_argument("--step-s", type=int, default=40)
     ap.add_argument("--p99-ms", type=float, default=1000.0)
+    ap.add_argument("--rate", type=float, default=None, help="run the rate mode at this many searches per second instead")
+    ap.add_argument("--seed", type=int, default=int(time.time()), help="query sampling seed for the rate mode (default: the clock)")
     ap.add_argument("--overload-users", type=int, default=None, help="run the overload mode with this many users instead")
     ap.add_argument("--overload-s", type=int, default=60)
     ap.add_argument("--out", type=Path, default=REPO / "artifacts" / "saturation")
     ns = ap.parse_args()
     ns.out.mkdir(parents=True, exist_ok=True)
-    result = overload_mode(ns, ns.out) if ns.overload_users else step_mode(ns, ns.out)
+    if ns.rate:
+        result = rate_mode(ns)
+    else:
+        result = overload_mode(ns, ns.out) if ns.overload_users else step_mode(ns, ns.out)
     result["command"] = "python benchmarks/saturation.py " + " ".join(sys.argv[1:])
     print(json.dumps(result, indent=2))
     return 0
