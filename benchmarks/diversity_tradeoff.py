@@ -53,10 +53,11 @@ def main() -> int:
     parser.add_argument("--dataset", choices=["demo", "homedepot"], default="demo")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--ranker", choices=["auto", "biencoder", "crossencoder"], default="auto", help="ranker kind (auto: the production cross-encoder when the registry has one)")
     ns = parser.parse_args()
 
     from shopray.api import SearchRequest
-    from shopray.config import AppConfig, IndexConfig, RetrieverConfig
+    from shopray.config import AppConfig, IndexConfig, RankerConfig, RetrieverConfig
     from shopray.diversity import diversify
     from shopray.diversity.metrics import coverage, intra_list_diversity
     from shopray.evaluation import dcg, load_judgments
@@ -70,7 +71,7 @@ def main() -> int:
         queries = [(q, g) for q, g in list(judgments.items())[: ns.queries] if max(g.values()) > 0]
     else:
         queries = demo_queries(ns.queries)
-    config = AppConfig(index=IndexConfig(name=ns.dataset, qdrant_url=None), retriever=RetrieverConfig(candidates=50))
+    config = AppConfig(index=IndexConfig(name=ns.dataset, qdrant_url=None), retriever=RetrieverConfig(candidates=50), ranker=RankerConfig(kind=ns.ranker))
     pipeline = Pipeline.from_config(config)
     upstream = pipeline.stages[:-1]  # parser, retriever, ranker: the diversifier is what varies
 
@@ -98,7 +99,7 @@ def main() -> int:
             rows.append({"method": method, "diversity": level, "ndcg@10": float(np.mean(ndcg)), "ild": float(np.mean(ild)), "category_coverage": float(np.mean(cov))})
 
     base = {r["method"]: r for r in rows if r["diversity"] == 0.0}
-    lines = [f"dataset {ns.dataset}, {len(sets)} queries, k={ns.k}", "", "| method | diversity | NDCG@10 | ILD | category coverage | ILD gain | NDCG change |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [f"dataset {ns.dataset}, {len(sets)} queries, k={ns.k}, ranker {pipeline.stages[2].scorer.version}", "", "| method | diversity | NDCG@10 | ILD | category coverage | ILD gain | NDCG change |", "|---|---:|---:|---:|---:|---:|---:|"]
     best = None
     for r in rows:
         b = base[r["method"]]
