@@ -1,7 +1,7 @@
 """Saturation point and overload behaviour of a running shopray, with the locust suite.
 
     .venv/bin/python benchmarks/saturation.py --url http://127.0.0.1:8000 [--users 1,2,4,8,16] [--step-s 40]
-    .venv/bin/python benchmarks/saturation.py --url ... --overload-users 32 --overload-s 60
+    .venv/bin/python benchmarks/saturation.py --url ... --rate 2.4 --step-s 60
 
 Step mode runs `shopray loadtest` at each user count (closed-loop users, the
 locustfile's traffic mix) and prints RPS and p50/p95/p99 per step; the
@@ -13,11 +13,6 @@ wait for answers, like real shoppers) for --step-s seconds and prints the
 statuses, p50/p95/p99 and the recovery time: at half the saturation RPS for
 latency, at twice it for overload (closed-loop users slow down with the
 server, so only open-loop arrivals really overload it).
-
-Overload mode holds --overload-users for --overload-s seconds, reports the
-share of 503s (with Retry-After) and other failures, then measures recovery:
-seconds from the end of the load until a single search answers 200 within
---p99-ms again (one probe per 0.5 s).
 """
 
 from __future__ import annotations
@@ -133,24 +128,6 @@ def rate_mode(ns: argparse.Namespace) -> dict:
     }
 
 
-def overload_mode(ns: argparse.Namespace, out: Path) -> dict:
-    report = loadtest(ns.url, ns.overload_users, ns.overload_s, out / f"overload-{ns.overload_users}")
-    recovered = recovery_s(ns.url, ns.p99_ms)
-    agg = report["endpoints"].get("Aggregated", {})
-    by_error: dict[str, int] = {}
-    for f in report["failures"]:
-        by_error[f["error"]] = by_error.get(f["error"], 0) + f["occurrences"]
-    n503 = sum(v for k, v in by_error.items() if "503" in k)
-    total = agg.get("requests") or 0
-    return {
-        "users": ns.overload_users, "seconds": ns.overload_s, "requests": total, "rps": agg.get("rps"),
-        "share_503": round(n503 / max(1, total), 4), "other_failures": (agg.get("failures") or 0) - n503,
-        "failures_by_error": by_error, "p50_ms": agg.get("p50_ms"), "p99_ms": agg.get("p99_ms"),
-        "recovery_s_after_load": recovered,
-        "healthz_after": httpx.get(f"{ns.url}/healthz", timeout=30).status_code,
-    }
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", default="http://127.0.0.1:8000")
@@ -159,15 +136,10 @@ def main() -> int:
     ap.add_argument("--p99-ms", type=float, default=1000.0)
     ap.add_argument("--rate", type=float, default=None, help="run the rate mode at this many searches per second instead")
     ap.add_argument("--seed", type=int, default=int(time.time()), help="query sampling seed for the rate mode (default: the clock)")
-    ap.add_argument("--overload-users", type=int, default=None, help="run the overload mode with this many users instead")
-    ap.add_argument("--overload-s", type=int, default=60)
     ap.add_argument("--out", type=Path, default=REPO / "artifacts" / "saturation")
     ns = ap.parse_args()
     ns.out.mkdir(parents=True, exist_ok=True)
-    if ns.rate:
-        result = rate_mode(ns)
-    else:
-        result = overload_mode(ns, ns.out) if ns.overload_users else step_mode(ns, ns.out)
+    result = rate_mode(ns) if ns.rate else step_mode(ns, ns.out)
     result["command"] = "python benchmarks/saturation.py " + " ".join(sys.argv[1:])
     print(json.dumps(result, indent=2))
     return 0

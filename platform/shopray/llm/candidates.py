@@ -76,9 +76,10 @@ class CandidateFinder:
                             found[field].append(value)
         return found
 
-    def hint(self, query: str) -> str:
-        """The hint line of the prompt; values are JSON strings, the same tokens the answer uses."""
-        found = self.find(query)
+    def hint(self, query: str, found: dict[str, list[str]] | None = None) -> str:
+        """The hint line of the prompt; values are JSON strings, the same tokens the answer uses.
+        ``found``: this query's ``find`` result when the caller already has it."""
+        found = self.find(query) if found is None else found
         parts = [f"{field} " + " ".join(json.dumps(v, ensure_ascii=False) for v in values) for field, values in found.items() if values]
         return "; ".join(parts)
 

@@ -65,11 +65,11 @@ class LLMParser:
         dropped = self.cache.retain(catalog.version)
         log.info("parser follows index version %s (%d cached intents dropped)", catalog.version, dropped)
 
-    def prompt_ids(self, query: str, catalog: Catalog | None = None) -> list[int]:
+    def prompt_ids(self, query: str, catalog: Catalog | None = None, found: dict[str, list[str]] | None = None) -> list[int]:
         catalog = catalog or self.catalog
         with self._tok_lock:
             out = self.tokenizer.apply_chat_template(
-                messages(query, list(catalog.few_shot), catalog.finder.hint(query)), tokenize=True, add_generation_prompt=True
+                messages(query, list(catalog.few_shot), catalog.finder.hint(query, found)), tokenize=True, add_generation_prompt=True
             )
         return list(out["input_ids"] if isinstance(out, dict) or hasattr(out, "keys") else out)
 
@@ -85,9 +85,10 @@ class LLMParser:
             return catalog, norm, rule, Parse(hit, None, cached=True)
         return catalog, norm, rule, None
 
-    @staticmethod
-    def schema_for(catalog: Catalog, norm: str) -> dict:
-        return narrowed(catalog.schema, catalog.finder.find(norm), norm)
+    def _request(self, catalog: Catalog, norm: str) -> tuple[list[int], dict]:
+        """Prompt and per-query schema, from one lookup of the catalog values the query mentions."""
+        found = catalog.finder.find(norm)
+        return self.prompt_ids(norm, catalog, found), narrowed(catalog.schema, found, norm)
 
     def _after(self, catalog: Catalog, norm: str, rule: Intent, text: str, schema: dict) -> Parse:
         try:
@@ -119,9 +120,10 @@ class LLMParser:
         catalog, norm, rule, done = self._before(query)
         if done is not None:
             return done
-        schema = self.schema_for(catalog, norm)
         try:
-            text = await self._engine().generate(self.prompt_ids(norm, catalog), schema, self.max_tokens, self.timeout_s)
+            engine = self._engine()
+            prompt, schema = self._request(catalog, norm)
+            text = await engine.generate(prompt, schema, self.max_tokens, self.timeout_s)
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, the rule parser answers
             return self._failed(norm, rule, exc)
         return self._after(catalog, norm, rule, text, schema)
@@ -130,9 +132,10 @@ class LLMParser:
         catalog, norm, rule, done = self._before(query)
         if done is not None:
             return done
-        schema = self.schema_for(catalog, norm)
         try:
-            text = self._engine().generate_sync(self.prompt_ids(norm, catalog), schema, self.max_tokens, self.timeout_s)
+            engine = self._engine()
+            prompt, schema = self._request(catalog, norm)
+            text = engine.generate_sync(prompt, schema, self.max_tokens, self.timeout_s)
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, the rule parser answers
             return self._failed(norm, rule, exc)
         return self._after(catalog, norm, rule, text, schema)
