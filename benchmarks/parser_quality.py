@@ -25,6 +25,7 @@ def main() -> int:
     p.add_argument("--registry", default=None)
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--seed", type=int, default=None, help="held-out seed (default: the card's heldout_seed + 100, so not even the card's own held-out set)")
+    p.add_argument("--errors", default=None, help="write the queries either parser got wrong (any of the four fields) to this JSONL file")
     args = p.parse_args()
 
     from shopray.config import ParserConfig
@@ -65,8 +66,29 @@ def main() -> int:
         row = {k: field_scores([pairs[k][i] for i in idx])["macro_f1"]["f1"] for k in pairs}
         extra = {k: sum(bool(pairs[k][i][0].brand or pairs[k][i][0].category or pairs[k][i][0].color or pairs[k][i][0].price_max or pairs[k][i][0].price_min) for i in idx) for k in pairs} if name.startswith("free") else None
         print(f"slice {name:<22} n={len(idx):<4} macro F1 llm {row['llm']:.3f}  rule {row['rule']:.3f}" + (f"  queries given any filter: {extra}" if extra else ""))
+    if args.errors:
+        write_errors(args.errors, heldout, pairs)
     print(json.dumps({"command": " ".join([os.path.basename(sys.executable), *sys.argv]), "seconds": round(seconds, 1)}))
     return 0
+
+
+def write_errors(path: str, heldout, pairs) -> None:
+    from shopray.llm.eval import _slots
+
+    fields = ("brand", "category", "color", "price")
+    with open(path, "w") as f:
+        for i, e in enumerate(heldout):
+            row = {"query": e.query, "kind": e.kind, "frame": e.frame, "typo": e.typo, "cheap": e.cheap}
+            wrong = False
+            for name, pp in pairs.items():
+                predicted = pp[i][0]
+                bad = [k for k in fields if _slots(predicted, k) != _slots(e.intent, k)]
+                wrong |= bool(bad)
+                row[name] = {"wrong": bad, **{k: sorted(map(str, _slots(predicted, k))) for k in bad}}
+            if wrong:
+                row["truth"] = {k: sorted(map(str, _slots(e.intent, k))) for k in fields}
+                f.write(json.dumps(row) + "\n")
+    print(f"errors written to {path}")
 
 
 if __name__ == "__main__":  # vLLM starts its engine with spawn

@@ -12,6 +12,8 @@
 
 NDCG@10 with gain = relevance - 1; unjudged products count 0. Validation
 queries are those `shopray train ranker` held out (ranker_data.split_of).
+The re-rank protocol also prints the cross-encoder's paired difference to
+BM25 and the bi-encoder with a 95% bootstrap interval over queries.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ class BM25:
         return [self.ids[d] for d, s in zip(docs[0], scores[0]) if s > 0]
 
 
-def rerank_ndcg(judgments: dict, score_fn, k: int = 10) -> float:
+def rerank_ndcg(judgments: dict, score_fn, k: int = 10) -> np.ndarray:
+    """Per-query NDCG@k of each query's judged products ordered by ``score_fn``."""
     out = []
     for query, gains in judgments.items():
         if max(gains.values()) <= 0:
@@ -69,7 +72,15 @@ def rerank_ndcg(judgments: dict, score_fn, k: int = 10) -> float:
         pids = sorted(gains)
         s = np.asarray(score_fn(query, pids), dtype=float)
         out.append(ndcg_at_k([pids[i] for i in np.argsort(-s, kind="stable")], gains, k))
-    return round(float(np.mean(out)), 4)
+    return np.asarray(out)
+
+
+def paired_ci(a: np.ndarray, b: np.ndarray, resamples: int = 2000, seed: int = 0) -> list[float]:
+    """95% bootstrap interval of mean(a - b) over the same queries: a win is "clear" when it excludes 0."""
+    rng = np.random.default_rng(seed)
+    d = a - b
+    means = d[rng.integers(0, len(d), (resamples, len(d)))].mean(axis=1)
+    return [round(float(x), 4) for x in np.percentile(means, [2.5, 97.5])]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,11 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     def biencoder(query, pids):
         return embedder.encode([titles[p] for p in pids]) @ embedder.encode([query])[0]
 
-    rerank = {"bm25": rerank_ndcg(val, bm25.scores), "biencoder": rerank_ndcg(val, biencoder)}
+    per_query = {"bm25": rerank_ndcg(val, bm25.scores), "biencoder": rerank_ndcg(val, biencoder)}
     for name, scorer in cross.items():
-        rerank[f"crossencoder_{name}"] = rerank_ndcg(val, lambda q, pids, s=scorer: s.score(q, [titles[p] for p in pids]))
+        per_query[f"crossencoder_{name}"] = rerank_ndcg(val, lambda q, pids, s=scorer: s.score(q, [titles[p] for p in pids]))
+    rerank = {name: round(float(v.mean()), 4) for name, v in per_query.items()}
     results["rerank_ndcg@10"] = rerank
-    print(json.dumps({"rerank_ndcg@10": rerank, "seconds": round(time.perf_counter() - t0)}), flush=True)
+    results["rerank_crossencoder_fp32_minus"] = {
+        base: {"mean": round(float((per_query["crossencoder_fp32"] - per_query[base]).mean()), 4), "ci95": paired_ci(per_query["crossencoder_fp32"], per_query[base])}
+        for base in ("bm25", "biencoder")
+    }
+    print(json.dumps({"rerank_ndcg@10": rerank, "crossencoder_fp32_minus": results["rerank_crossencoder_fp32_minus"], "seconds": round(time.perf_counter() - t0)}), flush=True)
 
     if not ns.no_full:
         from shopray.api import SearchRequest

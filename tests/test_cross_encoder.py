@@ -157,3 +157,38 @@ def test_init_gives_a_fresh_head_on_minilm_weights(tmp_path):
     assert a.config.num_labels == 1
     assert torch.equal(a.bert.encoder.layer[0].attention.self.query.weight, b.bert.encoder.layer[0].attention.self.query.weight)
     assert not torch.equal(a.classifier.weight, b.classifier.weight)
+
+
+def test_listwise_loss_prefers_the_judged_order_within_each_query():
+    labels = torch.tensor([1.0, 0.5, 0.0, 1.0, 0.0])
+    groups = torch.tensor([0, 0, 0, 7, 7])
+    right = torch.tensor([3.0, 1.0, -2.0, 2.0, -1.0])
+    swapped = torch.tensor([1.0, 3.0, -2.0, 2.0, -1.0])  # query 0's best two products swapped
+    assert train_ranker.listwise_loss(right, labels, groups) < train_ranker.listwise_loss(swapped, labels, groups)
+    # A query whose products are all irrelevant has no target distribution and adds nothing.
+    assert float(train_ranker.listwise_loss(right, torch.zeros(5), groups)) == 0.0
+
+
+def test_listwise_batches_hold_whole_queries():
+    pairs = [(f"q{g}", f"t{i}", 0.5, g) for g in range(20) for i in range(g % 5 + 1)]
+    fit = train_ranker.Fit(torch.nn.Linear(1, 1), None, pairs, batch_size=8, listwise=1.0)
+    batches = fit._epoch_batches(__import__("random").Random(0))
+    assert sorted(j for b in batches for j in b) == list(range(len(pairs)))
+    for batch in batches:
+        groups = {pairs[j][3] for j in batch}
+        assert all(sum(p[3] == g for p in pairs) == sum(pairs[j][3] == g for j in batch) for g in groups)
+        assert len(batch) <= 8
+
+
+def test_training_continues_from_a_registered_ranker_with_a_listwise_loss(trained, tmp_path):
+    argv = [
+        "--no-homedepot", "--synthetic-queries", "200", "--max-steps", "6", "--eval-every", "3", "--batch-size", "16",
+        "--max-length", "32", "--registry", str(trained["root"] / "registry"), "--run-dir", str(tmp_path / "run"),
+        "--alias", "none", "--no-progress", "--init", "production", "--listwise", "1.0",
+    ]  # fmt: skip
+    result = train_ranker.train(train_ranker.parse_args(argv))
+    card = trained["registry"].card("ranker", result["version"])
+    assert card.parent.startswith(f"ranker:{trained['version']} ") and card.base_model == f"ranker {trained['version']}"
+    assert "listwise" in card.config["loss"]
+    # It starts where the registered model is, not from a fresh head.
+    assert result["history"][0]["val_ndcg@10"] > 0

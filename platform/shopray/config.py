@@ -71,6 +71,12 @@ class ParserConfig(_Strict):
     max_tokens: int = Field(default=64, ge=8, le=1024, description="Longest LLM answer in tokens (the trained parser needs about 16-30).")
     cache_size: int = Field(default=10_000, ge=0, description="Parsed intents kept for hot queries (LRU, keyed by index version and query); 0 disables the cache.")
     few_shot: bool | None = Field(default=None, description="Prompt with instructions and examples from the catalog; None: only for models that are not a trained shopray parser.")
+    infer_category: bool = Field(
+        default=False,
+        description="Let the model name a category the query does not mention by name, synonym or typo. Off: it picks among the "
+        "categories the query mentions, as it does for brand and color (the trained parser only guesses when it infers). "
+        "An instruct model that knows products ('pegasus' -> Running) may do better with it on.",
+    )
     few_shot_examples: int = Field(default=6, ge=1, le=32, description="How many examples a few-shot prompt carries.")
     refresh_s: float = Field(default=5.0, gt=0, description="How often the parser checks for a new index version, and for a model while it has none.")
     engine: ParserEngineConfig = Field(default_factory=ParserEngineConfig, description="vLLM engine arguments.")

@@ -3,12 +3,14 @@
 The model then chooses among values that are in its prompt (copying a token
 it can see) instead of recalling ~1,000 brands, categories and attributes
 from its weights; it still decides whether a hint applies ("on sale" is not
-the brand On), reads prices, and may name values that are not hinted. Hints
-are recall-oriented and cheap (a dictionary lookup per word and n-gram):
+the brand On) and reads prices. The same lookup narrows the query's schema
+(``schema.narrowed``), so it can name nothing else. Hints are cheap (a dictionary lookup per word and n-gram):
 
 - every surface form of a value (``Lexicon``: names, synonyms, plurals),
-- a query word within one edit (deletion, insertion, substitution, or most
-  transpositions) of a form word of four letters or more, so typos match.
+- a query word within one edit (deletion, insertion, substitution or adjacent
+  transposition) of a form word of four letters or more, so typos match;
+  but a common English word is taken as written ("like" is not a typo of
+  Nike, nor "stock" of sock).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from functools import lru_cache
+
+from wordfreq import zipf_frequency
 
 from shopray.llm.lexicon import Lexicon
 from shopray.models import Vocabulary
@@ -23,11 +28,38 @@ from shopray.models import Vocabulary
 FIELDS = ("brand", "category", "color", "attribute")
 MAX_PER_FIELD = 3
 MAX_NGRAM = 4
+# Zipf 3 is once per million words of English: "ned" or "moe" are words, "brrown" and "lenovvo" are not.
+COMMON_ZIPF = 3.0
 _WORD = re.compile(r"[a-z0-9]+(?:['.+-][a-z0-9]+)*")
 
 
 def _deletes(word: str) -> set[str]:
     return {word} | {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+@lru_cache(maxsize=65536)
+def is_common_word(word: str) -> bool:
+    return zipf_frequency(word, "en") >= COMMON_ZIPF
+
+
+def one_edit(a: str, b: str) -> bool:
+    """Within one deletion, insertion, substitution or adjacent transposition.
+
+    Shared deletes only shortlist: "some" and "smeg" both become "sme", "stock"
+    and "socks" both "sock", yet each pair is two edits apart."""
+    if len(a) > len(b):
+        a, b = b, a
+    if len(b) - len(a) > 1:
+        return False
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    if i == len(a):
+        return True
+    if len(a) < len(b):
+        return a[i:] == b[i + 1 :]
+    swapped = i + 1 < len(a) and a[i] == b[i + 1] and a[i + 1] == b[i]
+    return a[i + 1 :] == b[i + 1 :] or (swapped and a[i + 2 :] == b[i + 2 :])
 
 
 class CandidateFinder:
@@ -59,9 +91,9 @@ class CandidateFinder:
 
     def _variants(self, word: str) -> set[str]:
         out = {word}
-        if len(word) >= 4 and word not in self._known:  # a correctly spelled catalog word needs no neighbours
+        if len(word) >= 4 and word not in self._known and not is_common_word(word):
             for d in _deletes(word):
-                out |= {w for w in self._fuzzy.get(d, ()) if abs(len(w) - len(word)) <= 1}
+                out |= {w for w in self._fuzzy.get(d, ()) if one_edit(w, word)}
         return out
 
     def find(self, query: str) -> dict[str, list[str]]:

@@ -84,6 +84,7 @@ def make_parser(config: ParserConfig, model_dir: Path | None, version: str, voca
         timeout_s=config.timeout_ms / 1000,
         max_tokens=config.max_tokens,
         cache=IntentCache(config.cache_size),
+        infer_category=config.infer_category,
     )
 
 

@@ -89,15 +89,21 @@ def validate(text: str, schema: dict) -> dict:
     if not isinstance(data, dict):
         raise InvalidOutput("not a JSON object")
     data = {f: data.get(f) for f in FIELDS}
-    if data["price_min"] is not None and data["price_max"] is not None and data["price_min"] > data["price_max"]:
-        # "$345 - $120" is still a range: the bounds are read in the order written.
-        data["price_min"], data["price_max"] = data["price_max"], data["price_min"]
+    low, high = data["price_min"], data["price_max"]
+    if low is not None and high is not None:
+        if low == high:
+            # Nobody shops for exactly one price: the model copied one number into both bounds
+            # ("$35 - $140" -> 35..35, "under 550" -> 550..550), so the rule parser answers instead.
+            raise InvalidOutput(f"zero-width price range {low}..{high}")
+        if low > high:
+            # "$345 - $120" is still a range: the bounds are read in the order written.
+            data["price_min"], data["price_max"] = high, low
     return data
 
 
-# Fields the query has to mention (exactly or within a typo) to fill: no brand, color or
-# attribute is ever inferred from thin air, so free text and injections get none.
-MENTIONED = {"brand": "brand", "color": "color", "attributes": "attribute"}
+# Fields the query has to mention (by a catalog form or within a typo of one) to fill: free text
+# and injections get none, and "in stock" cannot turn into Socks.
+MENTIONED = {"brand": "brand", "category": "category", "color": "color", "attributes": "attribute"}
 
 
 _NUMBER = re.compile(r"(\d+(?:\.\d+)?)\s*(k\b)?", re.IGNORECASE)
@@ -114,10 +120,10 @@ def mentioned_prices(query: str, ceiling: float) -> list[float | int]:
     return out
 
 
-def narrowed(schema: dict, found: dict[str, list[str]], query: str) -> dict:
-    """The schema for one query: brand, color and attribute enums cut to what its words may mean
-    (``CandidateFinder.find``), prices to the numbers it writes; a field with no candidates is
-    left out, so it cannot be emitted."""
+def narrowed(schema: dict, found: dict[str, list[str]], query: str, infer_category: bool = False) -> dict:
+    """The schema for one query: brand, category, color and attribute enums cut to what its words
+    may mean (``CandidateFinder.find``), prices to the numbers it writes; a field with no candidates
+    is left out, so it cannot be emitted. ``infer_category`` keeps every category open."""
     props = dict(schema["properties"])
     prices = mentioned_prices(query, props["price_max"]["maximum"])
     for bound in ("price_min", "price_max"):
@@ -126,6 +132,8 @@ def narrowed(schema: dict, found: dict[str, list[str]], query: str) -> dict:
         else:
             props.pop(bound)
     for field, key in MENTIONED.items():
+        if field == "category" and infer_category:
+            continue
         values = found.get(key) or []
         if not values:
             props.pop(field, None)

@@ -49,12 +49,22 @@ class Parse:
 
 
 class LLMParser:
-    def __init__(self, engine: ParserEngine | None, tokenizer, catalog: Catalog, timeout_s: float, max_tokens: int = 64, cache: IntentCache | None = None):
+    def __init__(
+        self,
+        engine: ParserEngine | None,
+        tokenizer,
+        catalog: Catalog,
+        timeout_s: float,
+        max_tokens: int = 64,
+        cache: IntentCache | None = None,
+        infer_category: bool = False,
+    ):
         self.engine = engine
         self.tokenizer = tokenizer
         self.catalog = catalog
         self.timeout_s = timeout_s
         self.max_tokens = max_tokens
+        self.infer_category = infer_category
         self.cache = cache if cache is not None else IntentCache(0)
         self._tok_lock = threading.Lock()  # HF fast tokenizers are not safe to share across threads
         self.counts = {"llm": 0, TIMEOUT: 0, UNAVAILABLE: 0, INVALID: 0, "cache_hit": 0}
@@ -88,7 +98,7 @@ class LLMParser:
     def _request(self, catalog: Catalog, norm: str) -> tuple[list[int], dict]:
         """Prompt and per-query schema, from one lookup of the catalog values the query mentions."""
         found = catalog.finder.find(norm)
-        return self.prompt_ids(norm, catalog, found), narrowed(catalog.schema, found, norm)
+        return self.prompt_ids(norm, catalog, found), narrowed(catalog.schema, found, norm, self.infer_category)
 
     def _after(self, catalog: Catalog, norm: str, rule: Intent, text: str, schema: dict) -> Parse:
         try:

@@ -1,6 +1,6 @@
 """`shopray train parser`: a small Qwen2 query parser trained on synthetic catalog queries.
 
-    shopray train parser                      # demo catalog, ~3 minutes on 2 cores
+    shopray train parser                      # demo catalog, 10-20 minutes on 2 cores
     shopray train parser --catalog shop.jsonl --steps 2000
 
 Steps: generate (query -> intent JSON) pairs from the catalog, train a BPE

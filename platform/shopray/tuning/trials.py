@@ -29,6 +29,7 @@ class RankerTrialSettings(_Strict):
     batch_size: int = Field(default=32, ge=1, description="Pairs per step.")
     warmup: float = Field(default=0.06, ge=0, lt=1, description="Fraction of steps with linear learning-rate warm-up.")
     max_length: int = Field(default=48, ge=8, le=512, description="Tokens of a query+title pair the model reads.")
+    listwise: float = Field(default=0.0, ge=0, description="Weight of the per-query listwise softmax loss added to the pointwise one (0: pointwise only).")
     eval_every: int = Field(default=50, ge=1, description="Steps between validation reports (one Tune iteration each).")
     homedepot: bool | None = Field(default=None, description="Train on the Home Depot judgments too: None uses them when ../shared/data/homedepot exists.")
     max_train_queries: int | None = Field(default=None, ge=1, description="Subsample Home Depot training queries (smaller, faster sweeps).")
