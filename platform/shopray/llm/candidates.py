@@ -4,7 +4,8 @@ The model then chooses among values that are in its prompt (copying a token
 it can see) instead of recalling ~1,000 brands, categories and attributes
 from its weights; it still decides whether a hint applies ("on sale" is not
 the brand On) and reads prices. The same lookup narrows the query's schema
-(``schema.narrowed``), so it can name nothing else. Hints are cheap (a dictionary lookup per word and n-gram):
+(``schema.narrowed``), so it can name nothing else. Hints are cheap (a
+dictionary lookup per word and n-gram):
 
 - every surface form of a value (``Lexicon``: names, synonyms, plurals),
 - a query word within one edit (deletion, insertion, substitution or adjacent
