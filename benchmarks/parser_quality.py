@@ -73,21 +73,18 @@ def main() -> int:
 
 
 def write_errors(path: str, heldout, pairs) -> None:
-    from shopray.llm.eval import _slots
+    from shopray.llm.eval import CORE, slots, wrong_fields
 
-    fields = ("brand", "category", "color", "price")
     with open(path, "w") as f:
         for i, e in enumerate(heldout):
+            wrong = {name: wrong_fields(pp[i][0], e.intent) for name, pp in pairs.items()}
+            if not any(wrong.values()):
+                continue
             row = {"query": e.query, "kind": e.kind, "frame": e.frame, "typo": e.typo, "cheap": e.cheap}
-            wrong = False
-            for name, pp in pairs.items():
-                predicted = pp[i][0]
-                bad = [k for k in fields if _slots(predicted, k) != _slots(e.intent, k)]
-                wrong |= bool(bad)
-                row[name] = {"wrong": bad, **{k: sorted(map(str, _slots(predicted, k))) for k in bad}}
-            if wrong:
-                row["truth"] = {k: sorted(map(str, _slots(e.intent, k))) for k in fields}
-                f.write(json.dumps(row) + "\n")
+            for name, bad in wrong.items():
+                row[name] = {"wrong": bad, **{k: sorted(map(str, slots(pairs[name][i][0], k))) for k in bad}}
+            row["truth"] = {k: sorted(map(str, slots(e.intent, k))) for k in CORE}
+            f.write(json.dumps(row) + "\n")
     print(f"errors written to {path}")
 
 

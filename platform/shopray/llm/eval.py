@@ -14,9 +14,11 @@ from collections.abc import Iterable
 from shopray.models import Intent
 
 FIELDS = ("brand", "category", "color", "price", "attributes")
+CORE = ("brand", "category", "color", "price")  # the fields macro F1 and exact match are over
 
 
-def _slots(intent: Intent, field: str) -> set:
+def slots(intent: Intent, field: str) -> set:
+    """One field of an intent as a set of comparable values."""
     if field == "price":
         return {(name, round(v, 2)) for name, v in (("min", intent.price_min), ("max", intent.price_max)) if v is not None}
     if field == "attributes":
@@ -30,7 +32,7 @@ def field_scores(pairs: Iterable[tuple[Intent, Intent]]) -> dict[str, dict[str, 
     counts = {f: [0, 0, 0] for f in FIELDS}
     for predicted, truth in pairs:
         for f in FIELDS:
-            p, t = _slots(predicted, f), _slots(truth, f)
+            p, t = slots(predicted, f), slots(truth, f)
             counts[f][0] += len(p & t)
             counts[f][1] += len(p - t)
             counts[f][2] += len(t - p)
@@ -41,15 +43,20 @@ def field_scores(pairs: Iterable[tuple[Intent, Intent]]) -> dict[str, dict[str, 
         recall = tp / (tp + fn) if tp + fn else 1.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         out[f] = {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4), "tp": tp, "fp": fp, "fn": fn}
-    core = [out[f]["f1"] for f in ("brand", "category", "color", "price")]
+    core = [out[f]["f1"] for f in CORE]
     out["macro_f1"] = {"f1": round(sum(core) / len(core), 4)}
     return out
+
+
+def wrong_fields(predicted: Intent, truth: Intent) -> list[str]:
+    """The core fields a parse got wrong."""
+    return [f for f in CORE if slots(predicted, f) != slots(truth, f)]
 
 
 def exact_match(pairs: Iterable[tuple[Intent, Intent]]) -> float:
     """Share of queries whose brand, category, color and price bounds are all right."""
     pairs = list(pairs)
-    ok = sum(all(_slots(p, f) == _slots(t, f) for f in ("brand", "category", "color", "price")) for p, t in pairs)
+    ok = sum(not wrong_fields(p, t) for p, t in pairs)
     return round(ok / len(pairs), 4) if pairs else 0.0
 
 
