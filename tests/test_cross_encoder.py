@@ -130,7 +130,7 @@ def test_device_follows_the_hardware(trained):
 
 
 def test_ranker_stage_uses_the_cross_encoder_by_config(trained):
-    config = AppConfig(embedding=EmbeddingConfig(device="cpu"), ranker=RankerConfig(kind="crossencoder", model=trained["path"], top_n=3, max_length=32))
+    config = AppConfig(embedding=EmbeddingConfig(device="cpu"), ranker=RankerConfig(kind="crossencoder", model=trained["path"], top_n=3, max_length=32, retriever_weight=0))
     ranker = Ranker.from_config(config)
     assert isinstance(ranker.scorer, CrossEncoderScorer) and ranker.scorer.version.startswith(f"crossencoder:{trained['version']}")
     titles = ["Klein Tools Screwdriver Set", "Anker Soundcore Wireless Headphones", "Ninja Professional Blender, 72 oz", "Yoga Mat"]

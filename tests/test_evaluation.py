@@ -32,3 +32,10 @@ def test_evaluate_skips_queries_without_positive_gain():
     judgments = {"q1": {"a": 1.0}, "q2": {"b": 0.0}}
     result = evaluate(judgments, lambda q: ["a"], k=10)
     assert result["queries"] == 1 and result["ndcg@10"] == 1.0 and result["mrr"] == 1.0
+
+
+def test_evaluate_per_query_ndcg_is_in_judgment_order_for_paired_comparisons():
+    judgments = {"q1": {"a": 1.0}, "q2": {"b": 0.0}, "q3": {"c": 1.0}}
+    result = evaluate(judgments, lambda q: ["a"], per_query=True)
+    assert result["per_query_ndcg"].tolist() == [1.0, 0.0]
+    assert "per_query_ndcg" not in evaluate(judgments, lambda q: ["a"])

@@ -29,6 +29,8 @@ def parser():
         ("running shorts", {"category": "Clothing > Shorts"}),
         ("waterproof leather boots over $120", {"price_min": 120.0, "attributes": ["waterproof", "leather"]}),
         ("sony headphones less than 1.5k", {"brand": "Sony", "price_max": 1500.0}),
+        ("1/2 to 1 pvc pipe elbow", {"price_min": None, "price_max": None}),
+        ("3/4 in. - 1 in. adapter under $15", {"price_min": None, "price_max": 15.0}),
     ],
 )
 def test_rule_parser_fields(parser, query, expected):

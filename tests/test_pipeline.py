@@ -80,6 +80,30 @@ def test_ranker_reorders_head_and_keeps_tail(pipeline):
     assert sorted(ranked.ids[:n], key=int) == cands.ids[:n]
 
 
+class _FixedScorer:
+    version = "fixed"
+
+    def __init__(self, scores):
+        self.scores = np.asarray(scores, dtype=float)
+
+    def score_many(self, requests):
+        return [self.scores[: len(c)] for _, c in requests]
+
+
+@pytest.mark.parametrize(
+    "weight, expected",
+    [(0.0, list("bcda")), (1.0, list("bacd")), (100.0, list("abcd"))],
+)
+def test_ranker_fuses_its_order_with_the_retriever_order(weight, expected):
+    """Retriever order a b c d, scorer order b c d a: the weight moves the final order between the two."""
+    from shopray.config import RankerConfig
+
+    cands = CandidateSet(ids=list("abcd"), payloads=[{}] * 4, scores=np.array([4.0, 3, 2, 1]), embeddings=np.zeros((4, 384), np.float32))
+    ranker = Ranker(_FixedScorer([0.0, 3, 2, 1]), RankerConfig(retriever_weight=weight, session_weight=0))
+    ranked = ranker.rank("q", cands)
+    assert ranked.ids == expected and np.all(np.diff(ranked.scores) <= 0)
+
+
 def test_diversity_zero_keeps_ranker_order_and_one_spreads_brands(pipeline):
     base = pipeline.search(SearchRequest(query="shoes", k=10, diversity=0))
     ranked = _stage(pipeline, Ranker)

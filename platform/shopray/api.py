@@ -69,7 +69,7 @@ class SearchResult(BaseModel):
 
     product_id: str
     title: str
-    score: float
+    score: float = Field(description="The ranker's score: higher is better, comparable only within one response (a rank fusion by default, see ranker.retriever_weight).")
 
 
 class SearchResponse(BaseModel):

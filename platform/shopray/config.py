@@ -115,6 +115,12 @@ class RankerConfig(_Strict):
     batch_wait_timeout_s: float = Field(default=0.005, ge=0, le=1, description="Serve: longest the first request of a batch waits for others to join it.")
     top_n: int = Field(default=50, ge=1, le=1000, description="Retriever candidates the ranker scores; the rest keep retriever order below them.")
     session_weight: float = Field(default=0.2, ge=0, le=1, description="Weight of similarity to clicked products in the final score.")
+    retriever_weight: float = Field(
+        default=1.0, ge=0,
+        description="RRF weight of the retriever's order, against 1 for the scorer's, in the final order of the top N: the retriever's "
+        "lexical and dense evidence keeps the scorer from promoting near-misses it never saw in training. 0: the scorer's order alone.",
+    )
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant for `retriever_weight`.")
 
 
 class DiversifierConfig(_Strict):

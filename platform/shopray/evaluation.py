@@ -56,8 +56,11 @@ def reciprocal_rank(ranked: list[str], gains: dict[str, float]) -> float:
     return 0.0
 
 
-def evaluate(judgments: Judgments, search: Callable[[str], list[str]], k: int = 10, progress: bool = False) -> dict:
-    """Run ``search`` for every judged query (skipping queries with no positive gain)."""
+def evaluate(judgments: Judgments, search: Callable[[str], list[str]], k: int = 10, progress: bool = False, per_query: bool = False) -> dict:
+    """Run ``search`` for every judged query (skipping queries with no positive gain).
+
+    ``per_query`` adds each query's NDCG, in judgment order, for paired comparisons between systems.
+    """
     queries = [q for q, g in judgments.items() if max(g.values()) > 0]
     if progress:
         from tqdm import tqdm
@@ -70,10 +73,13 @@ def evaluate(judgments: Judgments, search: Callable[[str], list[str]], k: int = 
         ndcg.append(ndcg_at_k(ranked, gains, k))
         recall.append(recall_at_k(ranked, gains, k))
         rr.append(reciprocal_rank(ranked[:k], gains))
-    return {
+    result = {
         "queries": len(ndcg),
         "k": k,
         f"ndcg@{k}": round(float(np.mean(ndcg)), 4) if ndcg else 0.0,
         f"recall@{k}": round(float(np.mean(recall)), 4) if recall else 0.0,
         "mrr": round(float(np.mean(rr)), 4) if rr else 0.0,
     }
+    if per_query:
+        result["per_query_ndcg"] = np.asarray(ndcg)
+    return result

@@ -3,8 +3,10 @@
 The scorer is the MiniLM bi-encoder (cosine between the query and the product
 vectors carried from the index) or the fine-tuned cross-encoder
 (``shopray.cross_encoder``), chosen by ``RankerConfig.kind``; similarity to the
-session's clicked products is added to either. The top N are re-ordered; the
-rest keep retriever order below. Scorers take several requests at once
+session's clicked products is added to either. The top N are re-ordered by a
+reciprocal-rank fusion of the scorer's order and the retriever's
+(``retriever_weight``; 0 keeps the scorer's order); the rest keep retriever
+order below. Scorers take several requests at once
 (``score_many``) so the Serve deployment can batch across requests.
 """
 
@@ -142,6 +144,8 @@ class Ranker(Stage):
         scores = self.scorer.score_many([(query, head)])[0] if head_scores is None else np.asarray(head_scores, dtype=float)
         if candidates.session_vector is not None and self.config.session_weight > 0:
             scores = scores + self.config.session_weight * (head.embeddings @ candidates.session_vector)
+        if self.config.retriever_weight > 0:
+            scores = fuse_with_retriever(scores, self.config.retriever_weight, self.config.rrf_k)
         order = np.argsort(-scores, kind="stable")
         ranked = head.take(order, scores=scores[order])
         if n == len(candidates):
@@ -156,6 +160,13 @@ class Ranker(Stage):
         ctx.candidates = self.rank(self.query_of(ctx), ctx.candidates, head_scores)
         ctx.versions["ranker"] = self.scorer.version
         return ctx
+
+
+def fuse_with_retriever(scores: np.ndarray, weight: float, k: int) -> np.ndarray:
+    """Weighted RRF of the scorer's order (weight 1) and the retriever's, which is the head's input order."""
+    scorer_rank = np.empty(len(scores), dtype=float)
+    scorer_rank[np.argsort(-scores, kind="stable")] = np.arange(len(scores))
+    return 1.0 / (k + 1 + scorer_rank) + weight / (k + 1 + np.arange(len(scores)))
 
 
 def _concat(a: CandidateSet, b: CandidateSet) -> CandidateSet:
