@@ -124,6 +124,8 @@ def test_narrowed_prices_are_the_numbers_the_query_writes():
     assert validate(_answer(price_min=19.99, price_max=2000), schema)["price_max"] == 2000
     with pytest.raises(InvalidOutput):
         validate(_answer(price_max=80), schema)
+    # Sizes written as fractions are not prices, in the LLM's schema as in the rule parser.
+    assert narrowed(SCHEMA, {}, "1/2 to 1 pvc elbow under $15")["properties"]["price_max"]["enum"] == [1, 15]
 
 
 def test_to_intent_resolves_cheap_against_the_catalog():

@@ -15,8 +15,9 @@ from shopray.config import AppConfig
 from shopray.models import Intent, Vocabulary
 from shopray.pipeline import SearchContext, Stage
 
-# A number inside a fraction ("1/2 to 1 pvc elbow") is a size, never a price.
-_NUM = r"\$?\s*(?<![\d./])(\d+(?:\.\d+)?)(?![\d/])\s*(?:k\b)?\s*(?:dollars?|bucks|usd)?"
+# A number that can be a price; one inside a fraction ("1/2 to 1 pvc elbow") is a size.
+PRICE_DIGITS = r"(?<![\d./])(\d+(?:\.\d+)?)(?![\d/])"
+_NUM = rf"\$?\s*{PRICE_DIGITS}\s*(?:k\b)?\s*(?:dollars?|bucks|usd)?"
 _RANGE = re.compile(rf"\b(?:between|from)?\s*{_NUM}\s*(?:-|to|and|–)\s*{_NUM}")
 _MAX = re.compile(rf"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|no more than|at most|within|<=?)\s*{_NUM}")
 _MIN = re.compile(rf"\b(?:over|above|more than|at least|min(?:imum)?|from|starting at|>=?)\s*{_NUM}")

@@ -26,6 +26,7 @@ import re
 import jsonschema
 
 from shopray.models import MAX_PRICE, Intent, Vocabulary
+from shopray.parser import PRICE_DIGITS
 
 FIELDS = ("brand", "category", "color", "price_min", "price_max", "cheap", "attributes")
 MAX_ATTRIBUTES = 4
@@ -106,7 +107,7 @@ def validate(text: str, schema: dict) -> dict:
 MENTIONED = {"brand": "brand", "category": "category", "color": "color", "attributes": "attribute"}
 
 
-_NUMBER = re.compile(r"(\d+(?:\.\d+)?)\s*(k\b)?", re.IGNORECASE)
+_NUMBER = re.compile(rf"{PRICE_DIGITS}\s*(k\b)?", re.IGNORECASE)
 
 
 def mentioned_prices(query: str, ceiling: float) -> list[float | int]:
