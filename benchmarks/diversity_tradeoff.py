@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from shopray.bench.report import markdown_table, print_command
+
 REPO = Path(__file__).resolve().parents[1]
 HOMEDEPOT = REPO.parent / "shared" / "data" / "homedepot" / "judgments_dev.csv"
 LEVELS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
@@ -48,20 +50,22 @@ def demo_gain(source: dict, payload: dict) -> float:
     return float(1 + same)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=["demo", "homedepot"], default="demo")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--ranker", choices=["auto", "biencoder", "crossencoder"], default="auto", help="ranker kind (auto: the production cross-encoder when the registry has one)")
-    ns = parser.parse_args()
+    ns = parser.parse_args(argv)
+    cmd = print_command(argv)
 
     from shopray.api import SearchRequest
     from shopray.config import AppConfig, IndexConfig, RankerConfig, RetrieverConfig
-    from shopray.diversity import diversify
-    from shopray.diversity.metrics import coverage, intra_list_diversity
     from shopray.evaluation import dcg, load_judgments
-    from shopray.pipeline import Pipeline, SearchContext
+    from shopray.graph import SearchContext
+    from shopray.pipeline import Pipeline
+    from shopray.stages.diversify.methods import diversify
+    from shopray.stages.diversify.metrics import coverage, intra_list_diversity
 
     if ns.dataset == "homedepot":
         if not HOMEDEPOT.exists():
@@ -72,15 +76,11 @@ def main() -> int:
     else:
         queries = demo_queries(ns.queries)
     config = AppConfig(index=IndexConfig(name=ns.dataset, qdrant_url=None), retriever=RetrieverConfig(candidates=50), ranker=RankerConfig(kind=ns.ranker))
-    pipeline = Pipeline.from_config(config)
-    upstream = pipeline.stages[:-1]  # parser, retriever, ranker: the diversifier is what varies
+    upstream = Pipeline.from_config(config, keys=("parse", "retrieve", "rank"))  # the diversifier is what varies
 
     sets = []
     for query, truth in queries:
-        ctx = SearchContext(request=SearchRequest(query=query[:512], k=ns.k))
-        for stage in upstream:
-            ctx = stage.run(ctx)
-        c = ctx.candidates
+        c = upstream.run(SearchContext(request=SearchRequest(query=query[:512], k=ns.k))).ctx.candidates
         gains = [demo_gain(truth, p) for p in c.payloads] if ns.dataset == "demo" else [truth.get(pid, 0.0) for pid in c.ids]
         # demo: the best the candidate pool allows; homedepot: every judged product
         ideal = gains if ns.dataset == "demo" else list(truth.values())
@@ -99,8 +99,7 @@ def main() -> int:
             rows.append({"method": method, "diversity": level, "ndcg@10": float(np.mean(ndcg)), "ild": float(np.mean(ild)), "category_coverage": float(np.mean(cov))})
 
     base = {r["method"]: r for r in rows if r["diversity"] == 0.0}
-    lines = [f"dataset {ns.dataset}, {len(sets)} queries, k={ns.k}, ranker {pipeline.stages[2].scorer.version}", "", "| method | diversity | NDCG@10 | ILD | category coverage | ILD gain | NDCG change |", "|---|---:|---:|---:|---:|---:|---:|"]
-    best = None
+    table, best = [], None
     for r in rows:
         b = base[r["method"]]
         r["ild_gain"] = r["ild"] / b["ild"] - 1 if b["ild"] else 0.0
@@ -108,16 +107,21 @@ def main() -> int:
         if r["ndcg_change"] >= -0.02 and (best is None or r["ild_gain"] > best["ild_gain"]):
             best = r
         cov = f"{r['category_coverage']:.3f}" if ns.dataset == "demo" else "n/a"
-        lines.append(f"| {r['method']} | {r['diversity']:.1f} | {r['ndcg@10']:.4f} | {r['ild']:.4f} | {cov} | {r['ild_gain']:+.1%} | {r['ndcg_change']:+.1%} |")
-    lines.append("")
-    lines.append(f"largest ILD gain with NDCG loss <= 2%: {best['method']} at diversity {best['diversity']:.1f}: ILD {best['ild_gain']:+.1%}, NDCG {best['ndcg_change']:+.1%}")
-    lines.append(f"command: .venv/bin/python benchmarks/diversity_tradeoff.py {' '.join(sys.argv[1:])}")
+        table.append([r["method"], f"{r['diversity']:.1f}", f"{r['ndcg@10']:.4f}", f"{r['ild']:.4f}", cov, f"{r['ild_gain']:+.1%}", f"{r['ndcg_change']:+.1%}"])
+    lines = [
+        f"dataset {ns.dataset}, {len(sets)} queries, k={ns.k}, ranker {upstream['rank'].scorer.version}",
+        "",
+        markdown_table(["method", "diversity", "NDCG@10", "ILD", "category coverage", "ILD gain", "NDCG change"], table),
+        "",
+        f"largest ILD gain with NDCG loss <= 2%: {best['method']} at diversity {best['diversity']:.1f}: ILD {best['ild_gain']:+.1%}, NDCG {best['ndcg_change']:+.1%}",
+        f"command: {cmd}",
+    ]
     out = REPO / "artifacts"
     out.mkdir(exist_ok=True)
     (out / f"diversity-tradeoff-{ns.dataset}.md").write_text("\n".join(lines) + "\n")
     (out / f"diversity-tradeoff-{ns.dataset}.json").write_text(json.dumps(rows, indent=2))
     plot(rows, ns.dataset, out / f"diversity-tradeoff-{ns.dataset}.png")
-    print("\n".join(lines))
+    print("\n".join(lines[:-1]))  # the command line was printed first
     return 0
 
 

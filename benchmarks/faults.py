@@ -17,21 +17,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import json
 import os
+import random
+import signal
+import subprocess
 import sys
 import time
 
-import httpx
+from shopray.bench.cluster import join
+from shopray.bench.load import degraded_labels, statuses, steady_load
+from shopray.bench.report import print_command
 
 QUERIES = ["running shoes", "red running shoes under 80", "wireless headphones", "cordless drill", "coffee maker", "yoga mat", "blue hoodie", "tent"]
 
 
 def distinct_queries(n: int = 3000) -> list[str]:
     """Queries that do not repeat within a drill, so the parser's cache cannot hide an engine outage."""
-    import random
-
     from shopray.catalog.demo import generate_demo_catalog
 
     rng = random.Random(time.time_ns())  # another sample every drill: an earlier drill's queries are cached
@@ -42,105 +44,73 @@ def distinct_queries(n: int = 3000) -> list[str]:
     return list(seen)
 
 
-async def client_loop(client: httpx.AsyncClient, stop: float, log: list, worker: int, queries: list[str]) -> None:
-    i = worker
-    while time.monotonic() < stop:
-        t = time.monotonic()
-        try:
-            resp = await client.post("/search", json={"query": queries[i % len(queries)], "k": 10})
-            body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
-            log.append((t, resp.status_code, tuple(body.get("degraded", []))))
-        except httpx.HTTPError as exc:
-            log.append((t, type(exc).__name__, ()))
-        i += 1
-
-
 def replicas(deployment: str) -> list[str]:
     import ray
 
-    return [
-        a["name"]
-        for a in ray.util.list_named_actors(all_namespaces=True)
-        if a["namespace"] == "serve" and f"#{deployment}#" in a["name"]
-    ]
+    return [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == "serve" and f"#{deployment}#" in a["name"]]
 
 
 def kill_engine_cores() -> list[str]:
-    import signal
-    import subprocess
-
     pids = subprocess.run(["pgrep", "-f", "EngineCore"], capture_output=True, text=True).stdout.split()
     for pid in pids:
         os.kill(int(pid), signal.SIGKILL)
     return [f"EngineCore pid {p}" for p in pids]
 
 
-def running_replicas(app: str, deployment: str) -> int:
-    from ray import serve
-
-    status = serve.status().applications[app].deployments[deployment]
-    return status.replica_states.get("RUNNING", 0)
-
-
 async def drill(ns: argparse.Namespace) -> dict:
     import ray
 
-    ray.init(address=ns.address, namespace="serve", log_to_driver=False)
-    before = 0 if ns.kill == "parser-engine" else running_replicas(ns.app, ns.kill)
-    log: list = []
+    from shopray.serving.app import running_replicas
+
+    join(ns.address)
+    engine = ns.kill == "parser-engine"
+    before = 0 if engine else running_replicas(ns.app, ns.kill)
+    queries = distinct_queries() if engine else QUERIES
     start = time.monotonic()
-    stop = start + ns.duration
-    async with httpx.AsyncClient(base_url=ns.url, timeout=30) as client:
-        queries = distinct_queries() if ns.kill == "parser-engine" else QUERIES
-        workers = [asyncio.create_task(client_loop(client, stop, log, w * 1000, queries)) for w in range(ns.concurrency)]
-        await asyncio.sleep(ns.duration / 3)
-        kill_at = time.monotonic()
-        if ns.kill == "parser-engine":
-            killed = kill_engine_cores()
-        else:
-            killed = replicas(ns.kill)
-            for name in killed:
-                ray.kill(ray.get_actor(name, namespace="serve"), no_restart=True)
-        restored_at = None
-        while time.monotonic() < stop:
-            await asyncio.sleep(0.5)
-            if restored_at is not None:
-                continue
-            if ns.kill == "parser-engine":
-                continue  # judged after the load: cache hits answer without the engine, so only the last fallback tells
-            elif set(replicas(ns.kill)) - set(killed) and running_replicas(ns.app, ns.kill) >= before:
-                restored_at = time.monotonic()
-        await asyncio.gather(*workers)
-    if ns.kill == "parser-engine":
-        fallbacks = [t for t, _, d in log if t > kill_at and "parser_unavailable" in d]
-        restored_at = max(fallbacks) if fallbacks and max(fallbacks) < stop - 5 else None
-    statuses = collections.Counter(str(s) for _, s, _ in log)
-    degraded = collections.Counter(label for _, _, labels in log for label in labels)
-    failed = sum(1 for _, s, _ in log if s != 200)
-    after_kill = [(s, d) for t, s, d in log if t >= kill_at]
+    load = asyncio.create_task(steady_load(ns.url, ns.duration, ns.concurrency, queries=queries))
+    await asyncio.sleep(ns.duration / 3)
+    kill_at = time.monotonic() - start
+    if engine:
+        killed = kill_engine_cores()
+    else:
+        killed = replicas(ns.kill)
+        for name in killed:
+            ray.kill(ray.get_actor(name, namespace="serve"), no_restart=True)
+    restored_at = None
+    # An engine is judged after the load: cache hits answer without it, so only the last fallback tells.
+    while not engine and restored_at is None and time.monotonic() - start < ns.duration:
+        await asyncio.sleep(0.5)
+        if set(replicas(ns.kill)) - set(killed) and running_replicas(ns.app, ns.kill) >= before:
+            restored_at = time.monotonic() - start
+    answers = await load
+    if engine:
+        fallbacks = [a.t for a in answers if a.t > kill_at and "parser_unavailable" in a.degraded]
+        restored_at = max(fallbacks) if fallbacks and max(fallbacks) < ns.duration - 5 else None
+    failed = sum(1 for a in answers if a.status != 200)
+    after_kill = [a for a in answers if a.t >= kill_at]
     return {
         "killed": ns.kill,
         "replicas_killed": len(killed),
-        "requests": len(log),
+        "requests": len(answers),
         "failed (non-200)": failed,
-        "failed_share": round(failed / max(1, len(log)), 4),
-        "statuses": dict(statuses),
-        "degraded": dict(degraded),
-        "degraded_share_after_kill": round(sum(1 for _, d in after_kill if d) / max(1, len(after_kill)), 4),
+        "failed_share": round(failed / max(1, len(answers)), 4),
+        "statuses": statuses(answers),
+        "degraded": degraded_labels(answers),
+        "degraded_share_after_kill": round(sum(1 for a in after_kill if a.degraded) / max(1, len(after_kill)), 4),
         "restored_after_s": None if restored_at is None else round(restored_at - kill_at, 1),
-        "command": "python benchmarks/faults.py " + " ".join(sys.argv[1:]),
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--address", default=os.environ.get("RAY_ADDRESS"), required=not os.environ.get("RAY_ADDRESS"), help="the serving Ray cluster")
     parser.add_argument("--app", default="shopray")
     parser.add_argument("--kill", default="Ranker", help="deployment whose replicas die, or parser-engine")
     parser.add_argument("--duration", type=float, default=40)
     parser.add_argument("--concurrency", type=int, default=4)
-    ns = parser.parse_args()
+    ns = parser.parse_args(argv)
+    print_command(argv)
     print(json.dumps(asyncio.run(drill(ns)), indent=2))
     return 0
 

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from shopray.bench.report import markdown_table, print_command
+
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "homedepot"
 
 
@@ -22,9 +24,9 @@ def bm25s_search(catalog: Path, queries: list[str], k: int) -> dict[str, list[st
     import bm25s
     import Stemmer
 
-    from shopray.catalog import load_catalog
+    from shopray.catalog import load_products
 
-    products = load_catalog(catalog).products
+    products = load_products(str(catalog)).products
     stemmer = Stemmer.Stemmer("english")
     index = bm25s.BM25()
     index.index(bm25s.tokenize([p.title for p in products], stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
@@ -32,24 +34,25 @@ def bm25s_search(catalog: Path, queries: list[str], k: int) -> dict[str, list[st
     return {q: [products[i].product_id for i in row] for q, row in zip(queries, docs)}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--judgments", default=str(DATA / "judgments_dev.csv"))
     parser.add_argument("--catalog", default=str(DATA / "catalog.jsonl"))
     parser.add_argument("--index", default="homedepot")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--limit", type=int, default=None, help="first N queries only")
-    ns = parser.parse_args()
+    ns = parser.parse_args(argv)
+    print_command(argv)
     if not Path(ns.judgments).exists():
         print(f"skipped: {ns.judgments} not found", file=sys.stderr)
         return 0
 
     from shopray.api import SearchRequest
     from shopray.config import AppConfig, IndexConfig, RetrieverConfig
+    from shopray.domain import Intent
     from shopray.evaluation import evaluate, load_judgments
-    from shopray.models import Intent
     from shopray.pipeline import Pipeline
-    from shopray.retriever import Retriever
+    from shopray.stages.retrieve.stage import Retriever
 
     judgments = load_judgments(ns.judgments)
     if ns.limit:
@@ -71,12 +74,9 @@ def main() -> int:
     lexical = bm25s_search(Path(ns.catalog), list(judgments), k)
     rows["BM25-only (bm25s, titles)"] = evaluate(judgments, lambda q: lexical[q], k)
 
-    print(f"| system | queries | NDCG@{k} | recall@{k} | MRR |")
-    print("|---|---:|---:|---:|---:|")
-    for name, r in rows.items():
-        print(f"| {name} | {r['queries']} | {r[f'ndcg@{k}']:.4f} | {r[f'recall@{k}']:.4f} | {r['mrr']:.4f} |")
+    table = [[name, r["queries"], f"{r[f'ndcg@{k}']:.4f}", f"{r[f'recall@{k}']:.4f}", f"{r['mrr']:.4f}"] for name, r in rows.items()]
+    print(markdown_table(["system", "queries", f"NDCG@{k}", f"recall@{k}", "MRR"], table))
     print(f"\ngraph: {graph_seconds / max(1, next(iter(rows.values()))['queries']) * 1000:.1f} ms/query in-process")
-    print("command: .venv/bin/python benchmarks/homedepot_eval.py " + " ".join(sys.argv[1:]))
     print(json.dumps(rows))
     return 0
 

@@ -12,45 +12,50 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
+from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from shopray.bench.report import print_command
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="production", help="registry alias/version or a model directory")
     p.add_argument("--registry", default=None)
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--seed", type=int, default=None, help="held-out seed (default: the card's heldout_seed + 100, so not even the card's own held-out set)")
     p.add_argument("--errors", default=None, help="write the queries either parser got wrong (any of the four fields) to this JSONL file")
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    print_command(argv)
 
-    from shopray.config import ParserConfig
-    from shopray.llm.eval import exact_match, field_scores, format_table
-    from shopray.llm.runtime import local_parser, resolve_model
-    from shopray.llm.synth import generate
-    from shopray.registry import ModelCard
-    from shopray.training.parser import load_catalog
+    from shopray.catalog import load_products
+    from shopray.domain import Vocabulary
+    from shopray.registry import ModelCard, model_label, resolve_model
+    from shopray.stages.parse.stage import ParseStage
+    from shopray.training.parser.eval import exact_match, field_scores, format_table
+    from shopray.training.parser.synth import generate
 
-    model_dir, label = resolve_model(ParserConfig(kind="llm", model=args.model, registry=args.registry))
+    model_dir = resolve_model("parser", args.model, Path(args.registry) if args.registry else None)
+    label = model_label(model_dir)
     card = ModelCard.model_validate_json((model_dir / "card.json").read_text()) if (model_dir / "card.json").exists() else None
     catalog = str(card.data.get("catalog", "demo")) if card else "demo"
-    products, vocabulary = load_catalog(catalog)
+    products = load_products(catalog).products
+    vocabulary = Vocabulary.from_products(products)
     train_seed = int(card.config.get("seed", 0)) if card else 0
     train_n = int(card.data.get("train_examples", 0)) if card else 0
     seed = args.seed if args.seed is not None else (int(card.data.get("heldout_seed", 1)) if card else 1) + 100
     train_queries = {e.query for e in generate(products, vocabulary, train_n, "train", train_seed)} if train_n else set()
     heldout = generate(products, vocabulary, args.n, "heldout", seed, exclude=train_queries)
 
-    parser = local_parser(str(model_dir), vocabulary, version="bench", timeout_s=30.0)
+    stage = ParseStage.for_model(model_dir, vocabulary, version="bench")  # intent cache off, 30 s per parse
     t0 = time.perf_counter()
-    parses = parser.parse_many([e.query for e in heldout])
+    try:
+        parses = stage.parse_many([e.query for e in heldout])
+    finally:
+        stage.shutdown()
     seconds = time.perf_counter() - t0
-    parser.engine.shutdown()
-    rule = parser.catalog.rule
+    rule = stage.terms.current.rules
 
     pairs = {"llm": [(pp.intent, e.intent) for pp, e in zip(parses, heldout)], "rule": [(rule.parse(e.query), e.intent) for e in heldout]}
     print(f"model {label} ({model_dir}); held-out: {len(heldout)} queries, templates.HELDOUT, seed {seed}; {train_n} training queries excluded")
@@ -68,12 +73,12 @@ def main() -> int:
         print(f"slice {name:<22} n={len(idx):<4} macro F1 llm {row['llm']:.3f}  rule {row['rule']:.3f}" + (f"  queries given any filter: {extra}" if extra else ""))
     if args.errors:
         write_errors(args.errors, heldout, pairs)
-    print(json.dumps({"command": " ".join([os.path.basename(sys.executable), *sys.argv]), "seconds": round(seconds, 1)}))
+    print(json.dumps({"seconds": round(seconds, 1)}))
     return 0
 
 
 def write_errors(path: str, heldout, pairs) -> None:
-    from shopray.llm.eval import CORE, slots, wrong_fields
+    from shopray.training.parser.eval import CORE, slots, wrong_fields
 
     with open(path, "w") as f:
         for i, e in enumerate(heldout):

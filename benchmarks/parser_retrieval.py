@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from shopray.bench.report import print_command
 
 
 def gain(product: dict, truth) -> int:
@@ -37,30 +36,31 @@ def gain(product: dict, truth) -> int:
     return 1 if anchor and checks[anchor] else 0
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--index", default="demo")
     p.add_argument("--model", default="production")
     p.add_argument("--n", type=int, default=300)
     p.add_argument("--seed", type=int, default=11)
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    print_command(argv)
 
     import numpy as np
 
     from shopray.api import SearchRequest
-    from shopray.config import AppConfig, EmbeddingConfig, IndexConfig, ParserConfig
-    from shopray.diversifier import Diversifier
+    from shopray.catalog import load_products
+    from shopray.config import AppConfig, EmbeddingConfig, IndexConfig
+    from shopray.domain import Intent, Vocabulary
     from shopray.evaluation import ndcg_at_k, recall_at_k
-    from shopray.llm.runtime import local_parser, resolve_model
-    from shopray.llm.synth import generate
-    from shopray.models import Intent
-    from shopray.pipeline import SearchContext
-    from shopray.ranker import Ranker
-    from shopray.retriever import Retriever
-    from shopray.training.parser import load_catalog
+    from shopray.graph import SearchContext
+    from shopray.pipeline import Pipeline
+    from shopray.registry import model_label, resolve_model
+    from shopray.stages.parse.stage import ParseStage
+    from shopray.training.parser.synth import generate
 
     config = AppConfig(index=IndexConfig(name=args.index), embedding=EmbeddingConfig(device="cpu"))
-    products, vocabulary = load_catalog("demo")
+    products = load_products("demo").products
+    vocabulary = Vocabulary.from_products(products)
     heldout = [e for e in generate(products, vocabulary, args.n * 2, "heldout", args.seed) if e.kind == "structured"][: args.n]
     payloads = [pr.payload() for pr in products]
     judgments = []
@@ -68,23 +68,23 @@ def main() -> int:
         gains = {pl["product_id"]: g for pl in payloads if (g := gain(pl, e.intent))}
         judgments.append(gains)
 
-    model_dir, label = resolve_model(ParserConfig(kind="llm", model=args.model))
-    parser = local_parser(str(model_dir), vocabulary, version="bench", timeout_s=30.0)
-    llm = [pp.intent for pp in parser.parse_many([e.query for e in heldout])]
-    parser.engine.shutdown()
-    rule = [parser.catalog.rule.parse(e.query) for e in heldout]
+    model_dir = resolve_model("parser", args.model)
+    label = model_label(model_dir)
+    stage = ParseStage.for_model(model_dir, vocabulary, version="bench")  # intent cache off, 30 s per parse
+    try:
+        llm = [pp.intent for pp in stage.parse_many([e.query for e in heldout])]
+    finally:
+        stage.shutdown()
+    rule = [stage.terms.current.rules.parse(e.query) for e in heldout]
     none = [Intent(keywords=e.query, source="none") for e in heldout]
 
-    stages = [Retriever.from_config(config), Ranker.from_config(config), Diversifier.from_config(config)]
+    downstream = Pipeline.from_config(config, keys=("retrieve", "rank", "diversify"))  # the intent comes from each parser
     results = {}
     for name, intents in (("llm", llm), ("rule", rule), ("none", none)):
         t0 = time.perf_counter()
         ndcg, recall = [], []
         for e, intent, gains in zip(heldout, intents, judgments):
-            ctx = SearchContext(request=SearchRequest(query=e.query, k=10, diversity=0.0))
-            ctx.intent = intent
-            for stage in stages:
-                ctx = stage.run(ctx)
+            ctx = downstream.run(SearchContext(request=SearchRequest(query=e.query, k=10, diversity=0.0), intent=intent)).ctx
             ranked = ctx.candidates.ids[:10]
             ndcg.append(ndcg_at_k(ranked, gains, 10))
             recall.append(recall_at_k(ranked, {k: v for k, v in gains.items() if v == 2}, 10))
@@ -92,7 +92,7 @@ def main() -> int:
     print(f"model {label}; {len(heldout)} held-out structured queries (seed {args.seed}); index {args.index}")
     for name, row in results.items():
         print(f"{name:<5} intent: NDCG@10 {row['ndcg@10']:.4f}  recall@10 of full matches {row['recall@10 (gain 2)']:.4f}")
-    print(json.dumps({"command": " ".join([os.path.basename(sys.executable), *sys.argv]), "results": results}))
+    print(json.dumps({"results": results}))
     return 0
 
 

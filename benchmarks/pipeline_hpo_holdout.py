@@ -15,40 +15,32 @@ import random
 import sys
 import time
 
+from shopray.bench.report import print_command
+from shopray.tuning.dotted import apply_dotted
 from shopray.tuning.pipeline_trial import evaluate_pipeline, load_judgments_for
 from shopray.tuning.trials import JudgmentsSpec, PipelineTrialSettings
 
 
-def nest(flat: dict) -> dict:
-    out: dict = {}
-    for key, value in flat.items():
-        node = out
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    return out
-
-
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("summary", help="summary.json of a pipeline-hpo run")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--seen", type=int, default=150, help="validation queries the sweep used")
     ap.add_argument("--diversity-weight", type=float, default=0.1)
-    ns = ap.parse_args()
-    best = json.load(open(ns.summary))["best"]
+    ns = ap.parse_args(argv)
+    print_command(argv)
+    with open(ns.summary) as fh:
+        best = json.load(fh)["best"]
     seen = set(load_judgments_for(JudgmentsSpec(source="homedepot", split="val", queries=ns.seen, seed=0)))
     every = load_judgments_for(JudgmentsSpec(source="homedepot", split="val", queries=10**6, seed=0))
     held = {q: every[q] for q in random.Random(1).sample(sorted(q for q in every if q not in seen), ns.queries)}
     base = {"index": {"name": "homedepot"}, "parser": {"kind": "rule"}, "ranker": {"kind": "biencoder"}}
-    tuned = nest({k: v for k, v in best.items() if k.startswith("app.")})["app"]
-    tuned = {**base, **{k: {**base.get(k, {}), **v} for k, v in tuned.items()}}
+    # The trial's searched keys (app.<section>.<field>) over the defaults.
+    tuned = apply_dotted({"app": base}, {k: v for k, v in best.items() if k.startswith("app.")})["app"]
     for name, app in (("defaults", base), ("best", tuned)):
         t0 = time.time()
         r = evaluate_pipeline(PipelineTrialSettings(app=app, diversity_weight=ns.diversity_weight), held)
         print(json.dumps({"config": name, "held_out_queries": len(held), **{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}, "s": round(time.time() - t0, 1)}), flush=True)
-    print("command: python benchmarks/pipeline_hpo_holdout.py " + " ".join(sys.argv[1:]))
     return 0
 
 

@@ -14,38 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
-import tempfile
-import time
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, os.path.dirname(__file__))
-
-from ranker_common import contexts, model_dir, percentile_ms  # noqa: E402
-
-
-async def load(handle, ctxs, concurrency: int, seconds: float, warmup: float) -> dict:
-    latencies: list[float] = []
-    stop_at = time.monotonic() + warmup + seconds
-    measure_from = time.monotonic() + warmup
-
-    async def client(i: int):
-        k = i
-        while time.monotonic() < stop_at:
-            t = time.monotonic()
-            await handle.run.remote(ctxs[k % len(ctxs)])
-            if t >= measure_from:
-                latencies.append(time.monotonic() - t)
-            k += concurrency
-
-    await asyncio.gather(*(client(i) for i in range(concurrency)))
-    return {
-        "requests_s": round(len(latencies) / seconds, 2),
-        "p50_ms": percentile_ms(latencies, 50),
-        "p99_ms": percentile_ms(latencies, 99),
-        "requests": len(latencies),
-    }
+from shopray.bench.report import percentiles, print_command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,39 +32,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quantize", choices=["none", "int8"], default="none")
     ns = ap.parse_args(argv)
+    print_command(argv)
 
-    import ray
     from ray import serve
 
+    from shopray.bench.cluster import local_cluster
+    from shopray.bench.load import closed_loop
+    from shopray.bench.ranker import cross_encoder_dir, ranker_contexts
     from shopray.config import AppConfig, EmbeddingConfig, RankerConfig
-    from shopray.serving.ranker import ranker_pool_app
+    from shopray.pipeline import RANK
+    from shopray.serving.app import bind_stage
 
-    path = model_dir(ns.model)
-    ctxs = contexts(200, ns.top_n)
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, _temp_dir=tempfile.mkdtemp(prefix="ray-bench-"))
-    serve.start(proxy_location="Disabled")
-    results = {}
-    for label, batch, wait in (("no_batching", 1, 0.0), ("serve_batch", ns.batch, ns.wait)):
-        ranker = RankerConfig(
-            kind="crossencoder", model=str(path), top_n=ns.top_n, quantize=ns.quantize, forward_batch_size=ns.forward_batch,
-            num_threads=ns.threads, batch_max_size=batch, batch_wait_timeout_s=wait,
-        )  # fmt: skip
-        app = ranker_pool_app(
-            AppConfig(embedding=EmbeddingConfig(device="cpu"), ranker=ranker),
-            num_replicas=1, max_ongoing_requests=max(32, ns.concurrency), ray_actor_options={"num_cpus": 1},
-        )  # fmt: skip
-        handle = serve.run(app, name=f"bench-{label}", route_prefix=None)
-        results[label] = asyncio.run(load(handle, ctxs, ns.concurrency, ns.seconds, ns.warmup))
-        results[label]["pairs_s"] = round(results[label]["requests_s"] * ns.top_n, 1)
-        results[label]["batch_sizes"] = handle.info.remote().result()["batch_sizes"]
-        print(json.dumps({label: results[label]}), flush=True)
-        serve.delete(f"bench-{label}")
+    path = cross_encoder_dir(ns.model)
+    ctxs = ranker_contexts(200, ns.top_n)
+    results: dict = {}
+    with local_cluster(num_cpus=4):
+        for label, batch, wait in (("no_batching", 1, 0.0), ("serve_batch", ns.batch, ns.wait)):
+            ranker = RankerConfig(
+                kind="crossencoder", model=str(path), top_n=ns.top_n, quantize=ns.quantize, forward_batch_size=ns.forward_batch,
+                num_threads=ns.threads, batch_max_size=batch, batch_wait_timeout_s=wait,
+            )  # fmt: skip
+            options = {"num_replicas": 1, "max_ongoing_requests": max(32, ns.concurrency), "ray_actor_options": {"num_cpus": 1}}
+            handle = serve.run(bind_stage(RANK, AppConfig(embedding=EmbeddingConfig(device="cpu"), ranker=ranker), options), name=f"bench-{label}", route_prefix=None)
+            runs = asyncio.run(closed_loop(lambda i: handle.run.remote(ctxs[i % len(ctxs)]), ns.concurrency, duration_s=ns.seconds, warmup_s=ns.warmup))
+            row = {"requests_s": round(len(runs) / ns.seconds, 2), **percentiles([r.latency_ms for r in runs], (50, 99)), "requests": len(runs)}
+            row["pairs_s"] = round(row["requests_s"] * ns.top_n, 1)
+            row["batch_sizes"] = handle.info.remote().result()["batch_sizes"]
+            results[label] = row
+            print(json.dumps({label: row}), flush=True)
+            serve.delete(f"bench-{label}")
     off, on = results["no_batching"], results["serve_batch"]
     results["throughput_gain"] = round(on["requests_s"] / off["requests_s"], 2)
     results["p50_latency_ratio"] = round(on["p50_ms"] / off["p50_ms"], 2)
-    results["command"] = " ".join([".venv/bin/python", "benchmarks/ranker_batching.py", *(argv if argv is not None else sys.argv[1:])])
-    serve.shutdown()
-    ray.shutdown()
     print(json.dumps(results, indent=2))
     return 0
 

@@ -24,18 +24,17 @@ the bi-encoder with a 95% bootstrap interval over queries.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from shopray.evaluation import evaluate, ndcg_at_k  # noqa: E402
-from shopray.training.ranker_data import default_homedepot_dir, homedepot_split  # noqa: E402
+from shopray.bench.report import print_command
+from shopray.evaluation import evaluate, ndcg_at_k
+from shopray.training.ranker.data import default_homedepot_dir, homedepot_split
 
 
 class BM25:
@@ -94,17 +93,17 @@ def differences(per_query: dict[str, np.ndarray], system: str, baselines: tuple[
 
 def full_catalog(val: dict, bm25: BM25, cross: dict, index: str) -> tuple[dict, dict[str, np.ndarray]]:
     """Protocol 2: each query parsed and retrieved once; every ranker re-orders the same candidates."""
-    import dataclasses
-
     from tqdm import tqdm
 
     from shopray.api import SearchRequest
     from shopray.config import AppConfig, EmbeddingConfig, IndexConfig, RankerConfig
-    from shopray.pipeline import Pipeline, SearchContext
-    from shopray.ranker import Ranker
+    from shopray.graph import SearchContext
+    from shopray.pipeline import Pipeline
+    from shopray.stages.rank.stage import Ranker
 
     base = AppConfig(index=IndexConfig(name=index), embedding=EmbeddingConfig(device="cpu"), ranker=RankerConfig(kind="biencoder"))
-    parser, retriever, bi_ranker, diversifier = Pipeline.from_config(base).stages
+    pipeline = Pipeline.from_config(base)
+    parser, retriever, bi_ranker, diversifier = (pipeline[key] for key in ("parse", "retrieve", "rank", "diversify"))
     scorers = {"biencoder": bi_ranker.scorer, **{f"crossencoder_{name}": scorer for name, scorer in cross.items()}}
     rankers = {name: (name, Ranker(scorer, base.ranker)) for name, scorer in scorers.items()}
     rankers["crossencoder_fp32_scorer_only"] = ("crossencoder_fp32", Ranker(cross["fp32"], base.ranker.model_copy(update={"retriever_weight": 0.0})))
@@ -112,12 +111,12 @@ def full_catalog(val: dict, bm25: BM25, cross: dict, index: str) -> tuple[dict, 
     for query in tqdm([q for q, g in val.items() if max(g.values()) > 0], desc="full catalog", unit="q"):
         ctx = retriever.run(parser.run(SearchContext(request=SearchRequest(query=query[:512], k=10, diversity=0))))
         head = bi_ranker.head(ctx.candidates)
-        text = Ranker.query_of(ctx)
+        text = ctx.intent.keywords or ctx.request.query  # what the ranker scores against
         head_scores = {name: scorer.score_many([(text, head)])[0] for name, scorer in scorers.items()}
         rankings["bm25"][query] = bm25.search(query, 10)
         rankings["retriever"][query] = ctx.candidates.ids[:10]
         for name, (scorer_name, ranker) in rankers.items():
-            ranked = diversifier.run(ranker.run(dataclasses.replace(ctx), head_scores[scorer_name]))
+            ranked = diversifier.run(dataclasses.replace(ctx, candidates=ranker.rank(text, ctx.candidates, head_scores[scorer_name])))
             rankings[name][query] = ranked.candidates.ids[:10]
     full = {name: evaluate(val, lambda q, r=ranked: r[q], per_query=True) for name, ranked in rankings.items()}
     return full, {name: r.pop("per_query_ndcg") for name, r in full.items()}
@@ -134,13 +133,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is faster than 2 on a busy shared 2-core box)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     ns = ap.parse_args(argv)
+    command = print_command(argv)
 
     import torch
 
     torch.set_num_threads(ns.threads)
     from shopray.config import EmbeddingConfig
-    from shopray.cross_encoder import CrossEncoderScorer, resolve_model_dir
     from shopray.embedding import shared_embedder
+    from shopray.registry import resolve_model
+    from shopray.stages.rank.cross_encoder import CrossEncoderScorer
 
     data = ns.data or default_homedepot_dir()
     if data is None:
@@ -150,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     val = {q: g for q, g in sorted(val.items()) if max(g.values()) > 0}
     if ns.limit:
         val = dict(list(val.items())[: ns.limit])
-    model_dir = resolve_model_dir(ns.model)
-    results: dict = {"command": " ".join([".venv/bin/python", "benchmarks/ranker_quality.py", *(argv if argv is not None else sys.argv[1:])]), "model": str(model_dir), "val_queries": len(val)}
+    model_dir = resolve_model("ranker", ns.model)
+    results: dict = {"command": command, "model": str(model_dir), "val_queries": len(val)}
     t0 = time.perf_counter()
 
     bm25 = BM25(titles)

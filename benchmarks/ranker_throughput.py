@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
 import numpy as np
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from shopray.bench.report import print_command
 
 
 def gemm_gflops(n: int = 4096, repeats: int = 5) -> float:
@@ -45,7 +44,7 @@ def flops_per_pair(config, tokens: int) -> float:
 
 
 def sample_pairs(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
-    from shopray.training.ranker_data import default_homedepot_dir, homedepot_split, judgment_groups, synthetic_groups
+    from shopray.training.ranker.data import default_homedepot_dir, homedepot_split, judgment_groups, synthetic_groups
 
     data = default_homedepot_dir()
     if data is not None:
@@ -81,19 +80,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-length", type=int, default=64)
     ap.add_argument("--min-seconds", type=float, default=4.0, help="timed seconds per cell (best pass reported)")
     ns = ap.parse_args(argv)
-
-    import tempfile
+    print_command(argv)
 
     import torch
 
-    from shopray.cross_encoder import CrossEncoderScorer, init_cross_encoder, resolve_model_dir
+    from shopray.bench.ranker import cross_encoder_dir
+    from shopray.stages.rank.cross_encoder import CrossEncoderScorer
 
     torch.set_num_threads(ns.threads)
-    try:
-        model_dir = resolve_model_dir(ns.model)
-    except (KeyError, FileNotFoundError):
-        model_dir = init_cross_encoder(tempfile.mkdtemp(prefix="ce-init-"))
-        print(f"no model {ns.model!r} in the registry: timing a fresh-head MiniLM cross-encoder", file=sys.stderr)
+    model_dir = cross_encoder_dir(ns.model)
     queries, texts = sample_pairs(ns.pairs)
     gemm = gemm_before = gemm_gflops()
     scorers = {q: CrossEncoderScorer(model_dir, device="cpu", quantize=q, max_length=ns.max_length) for q in ("none", "int8")}
@@ -120,7 +115,6 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("fp32", "int8"):
             row[f"{name}_share_of_gemm"] = round(row[f"{name}_gflops"] / gemm, 3)
     result = {
-        "command": " ".join([".venv/bin/python", "benchmarks/ranker_throughput.py", *(argv if argv is not None else sys.argv[1:])]),
         "threads": ns.threads,
         "model": str(model_dir),
         "pairs": len(texts),

@@ -18,21 +18,26 @@ server, so only open-loop arrivals really overload it).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import math
+import random
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import httpx
 
+from shopray.bench.load import arrivals, degraded_labels, statuses
+from shopray.bench.report import percentiles, print_command
+
 REPO = Path(__file__).resolve().parents[1]
-SHOPRAY = str(REPO / ".venv" / "bin" / "shopray")
 
 
 def loadtest(url: str, users: int, seconds: int, out: Path) -> dict:
-    cmd = [SHOPRAY, "loadtest", "--users", str(users), "--spawn-rate", str(users), "--duration", str(seconds), "--url", url, "--out", str(out)]
+    """One `shopray loadtest` run (locust in its own process, with this interpreter); its report.json."""
+    cmd = [sys.executable, "-m", "shopray.cli", "loadtest", "--users", str(users), "--spawn-rate", str(users), "--duration", str(seconds), "--url", url, "--out", str(out)]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return json.loads((out / "report.json").read_text())
 
@@ -50,10 +55,10 @@ def saturation(steps: list[dict], p99_ms: float) -> float | None:
     return best["rps"] + frac * max(0.0, nxt["rps"] - best["rps"])
 
 
-def step_mode(ns: argparse.Namespace, out: Path) -> dict:
+def step_mode(ns: argparse.Namespace) -> dict:
     steps = []
     for users in [int(u) for u in ns.users.split(",")]:
-        report = loadtest(ns.url, users, ns.step_s, out / f"users-{users}")
+        report = loadtest(ns.url, users, ns.step_s, ns.out / f"users-{users}")
         agg = report["endpoints"].get("Aggregated", {})
         search = report["endpoints"].get("POST /search", agg)
         row = {"users": users, "rps": round(agg.get("rps") or 0.0, 2), "p50_ms": search.get("p50_ms"), "p95_ms": search.get("p95_ms"),
@@ -65,6 +70,7 @@ def step_mode(ns: argparse.Namespace, out: Path) -> dict:
 
 
 def recovery_s(url: str, p99_ms: float, limit_s: float = 120) -> float | None:
+    """Seconds until one search answers 200 within ``p99_ms`` again."""
     t0 = time.monotonic()
     with httpx.Client(base_url=url, timeout=30) as client:
         while time.monotonic() - t0 < limit_s:
@@ -80,55 +86,24 @@ def recovery_s(url: str, p99_ms: float, limit_s: float = 120) -> float | None:
 
 
 def rate_mode(ns: argparse.Namespace) -> dict:
-    import asyncio
-    import random
-
-    import numpy as np
-
     from shopray.catalog.demo import generate_demo_catalog
 
     products = generate_demo_catalog(n=24_000)
     rng = random.Random(ns.seed)  # a new seed per run: repeated queries would be parser-cache hits
-    queries = [f"{p.brand} {p.category.split(' > ')[-1].lower()}" for p in products if p.category]
-
-    async def run() -> list[tuple[int, float, tuple]]:
-        out: list[tuple[int, float, tuple]] = []
-
-        async def one(client: httpx.AsyncClient, q: str) -> None:
-            t = time.monotonic()
-            labels: tuple = ()
-            try:
-                resp = await client.post("/search", json={"query": q})
-                status = resp.status_code
-                if status == 200:
-                    labels = tuple(resp.json().get("degraded", []))
-            except httpx.HTTPError:
-                status = 0
-            out.append((status, (time.monotonic() - t) * 1000, labels))
-
-        async with httpx.AsyncClient(base_url=ns.url, timeout=60) as client:
-            tasks, t0, n = [], time.monotonic(), 0
-            while time.monotonic() - t0 < ns.step_s:
-                tasks.append(asyncio.create_task(one(client, rng.choice(queries))))
-                n += 1
-                await asyncio.sleep(max(0.0, t0 + n / ns.rate - time.monotonic()))
-            await asyncio.gather(*tasks)
-        return out
-
-    answers = asyncio.run(run())
+    pool = [f"{p.brand} {p.category.split(' > ')[-1].lower()}" for p in products if p.category]
+    queries = [rng.choice(pool) for _ in range(math.ceil(ns.rate * ns.step_s) + 1)]
+    answers = asyncio.run(arrivals(ns.url, ns.rate, ns.step_s, queries))
     recovered = recovery_s(ns.url, ns.p99_ms)
-    ok = [ms for status, ms, _ in answers if status == 200]
-    degraded = Counter(label for _, _, labels in answers for label in labels)
-    pct = {f"p{q}_ms_of_200s": round(float(np.percentile(ok, q)), 1) for q in (50, 95, 99)} if ok else {}
-    statuses = Counter(str(status) for status, _, _ in answers)
+    counts = statuses(answers)
     return {
-        "rate_rps": ns.rate, "seed": ns.seed, "seconds": ns.step_s, "requests": len(answers), "statuses": dict(statuses),
-        "share_503": round(statuses.get("503", 0) / max(1, len(answers)), 4), "degraded_labels": dict(degraded), **pct,
+        "rate_rps": ns.rate, "seed": ns.seed, "seconds": ns.step_s, "requests": len(answers), "statuses": counts,
+        "share_503": round(counts.get("503", 0) / max(1, len(answers)), 4), "degraded_labels": degraded_labels(answers),
+        **percentiles([a.latency_ms for a in answers if a.status == 200], suffix="_ms_of_200s"),
         "recovery_s_after_load": recovered, "healthz_after": httpx.get(f"{ns.url}/healthz", timeout=30).status_code,
     }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", default="http://127.0.0.1:8000")
     ap.add_argument("--users", default="1,2,4,8,16", help="user counts for the step mode")
@@ -137,11 +112,10 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=None, help="run the rate mode at this many searches per second instead")
     ap.add_argument("--seed", type=int, default=int(time.time()), help="query sampling seed for the rate mode (default: the clock)")
     ap.add_argument("--out", type=Path, default=REPO / "artifacts" / "saturation")
-    ns = ap.parse_args()
+    ns = ap.parse_args(argv)
+    print_command(argv)
     ns.out.mkdir(parents=True, exist_ok=True)
-    result = rate_mode(ns) if ns.rate else step_mode(ns, ns.out)
-    result["command"] = "python benchmarks/saturation.py " + " ".join(sys.argv[1:])
-    print(json.dumps(result, indent=2))
+    print(json.dumps(rate_mode(ns) if ns.rate else step_mode(ns), indent=2))
     return 0
 
 

@@ -10,12 +10,12 @@ they exercise brand/category/color/price parsing and filtered retrieval.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
 import sys
-import time
 
-import httpx
-import numpy as np
+from shopray.bench.load import searches
+from shopray.bench.report import percentiles, print_command
 
 
 def demo_queries(n: int, seed: int = 0) -> list[str]:
@@ -39,28 +39,25 @@ def demo_queries(n: int, seed: int = 0) -> list[str]:
     return queries
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--k", type=int, default=10)
-    ns = parser.parse_args()
+    ns = parser.parse_args(argv)
+    print_command(argv)
     queries = demo_queries(ns.n)
-    client = httpx.Client(base_url=ns.url, timeout=30)
-    for q in queries[:5]:  # warm-up
-        client.post("/search", json={"query": q, "k": ns.k}).raise_for_status()
-    latencies, stages = [], {"parse": [], "retrieve": [], "rank": [], "diversify": []}
-    for q in queries:
-        t0 = time.perf_counter()
-        resp = client.post("/search", json={"query": q, "k": ns.k})
-        latencies.append((time.perf_counter() - t0) * 1000)
-        resp.raise_for_status()
-        for key in stages:
-            stages[key].append(resp.json()["timings_ms"][key])
-    lat = np.array(latencies)
-    print(f"{ns.n} sequential searches, k={ns.k}: p50 {np.percentile(lat, 50):.1f} ms, p95 {np.percentile(lat, 95):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms, mean {lat.mean():.1f} ms")
-    print("stage p50 (ms): " + ", ".join(f"{k} {np.percentile(v, 50):.1f}" for k, v in stages.items()))
-    print("command: .venv/bin/python benchmarks/search_latency.py " + " ".join(sys.argv[1:]))
+    asyncio.run(searches(ns.url, queries[:5], k=ns.k))  # warm-up
+    answers = asyncio.run(searches(ns.url, queries, k=ns.k))
+    failed = [a for a in answers if a.status != 200]
+    if failed:
+        print(f"{len(failed)} of {len(answers)} searches failed, e.g. {failed[0].status} {failed[0].error}", file=sys.stderr)
+        return 1
+    lat = percentiles([a.latency_ms for a in answers], mean=True)
+    print(f"{ns.n} sequential searches, k={ns.k}: p50 {lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, mean {lat['mean_ms']:.1f} ms")
+    stages = [key for key in answers[0].timings_ms if key != "total"]  # the graph's stages, in order, as the server times them
+    stage_p50 = {key: percentiles([a.timings_ms[key] for a in answers], (50,))["p50_ms"] for key in stages}
+    print("stage p50 (ms): " + ", ".join(f"{key} {p50:.1f}" for key, p50 in stage_p50.items()))
     return 0
 
 

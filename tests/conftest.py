@@ -61,8 +61,8 @@ def embedder(embedding_config):
 @pytest.fixture(scope="session")
 def app_config(tmp_path_factory, ray_session, small_catalog, embedding_config) -> AppConfig:
     """An AppConfig whose index holds the small catalog."""
-    from shopray.index import open_store
-    from shopray.index.ingest import build_index
+    from shopray.stages.retrieve.index import open_store
+    from shopray.stages.retrieve.ingest import build_index
 
     config = AppConfig(
         index=IndexConfig(name="test", root=tmp_path_factory.mktemp("index"), qdrant_url=None),

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shopray.models import Intent
+from shopray.domain import Intent
 
 ProductId = str
 

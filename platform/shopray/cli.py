@@ -1,4 +1,8 @@
-"""`shopray` command line: index, serve, search, eval."""
+"""`shopray` command line: index, serve, search, eval; other subcommands live beside the code they drive.
+
+Ray, Serve and the index are imported inside the commands that use them, so
+`shopray search` and `--help` start in a fraction of a second.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +15,15 @@ import sys
 import time
 from pathlib import Path
 
+from shopray.catalog import load_products
+from shopray.config import AppConfig, load_serve_file
+from shopray.evaluation import evaluate, load_judgments
+
 DEFAULT_CONFIG = Path("deployments/local.yaml")
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 def _serve_file(path: str | None) -> dict:
-    from shopray.config import load_serve_file
-
     if path:
         return load_serve_file(path)
     if DEFAULT_CONFIG.exists():
@@ -43,9 +49,8 @@ def _app_args(serve_file: dict, catalog: str | None) -> dict:
 
 
 def cmd_index(ns: argparse.Namespace) -> int:
-    from shopray.config import AppConfig
-    from shopray.index import open_store
-    from shopray.index.ingest import build_index, load_products
+    from shopray.stages.retrieve.index import open_store
+    from shopray.stages.retrieve.ingest import build_index
 
     args = _app_args(_serve_file(ns.config), ns.catalog or "demo")
     if ns.name:
@@ -69,8 +74,7 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     from ray import serve
     from ray.serve.schema import ServeDeploySchema
 
-    from shopray.config import AppConfig
-    from shopray.index.ingest import ensure_index
+    from shopray.stages.retrieve.ingest import ensure_index
 
     serve_file = _serve_file(ns.config)
     app = serve_file["applications"][0]
@@ -147,7 +151,6 @@ def cmd_search(ns: argparse.Namespace) -> int:
 def cmd_eval(ns: argparse.Namespace) -> int:
     import httpx
 
-    from shopray.evaluation import evaluate, load_judgments
 
     judgments = load_judgments(ns.judgments)
     if ns.limit:
@@ -169,11 +172,11 @@ def cmd_eval(ns: argparse.Namespace) -> int:
 # Subcommands that own their argument parsing live beside the code they drive.
 DELEGATED = {
     "train": ("shopray.training", "train models into the registry: shopray train {ranker,parser} ..."),
-    "k8s": ("shopray.k8s", "render and validate the KubeRay manifests: shopray k8s {render,validate} ..."),
-    "loadtest": ("shopray.loadtest", "run the locust suite headless: shopray loadtest --users N --spawn-rate R --duration S [--url]"),
+    "k8s": ("shopray.k8s.cli", "render and validate the KubeRay manifests: shopray k8s {render,validate} ..."),
+    "loadtest": ("shopray.bench.locust", "run the locust suite headless: shopray loadtest --users N --spawn-rate R --duration S [--url]"),
     "tune": ("shopray.tuning", "run a Ray Tune sweep from tuning/*.yaml: shopray tune SWEEP.yaml [--resume] [--address ADDR]"),
-    "registry": ("shopray.registry_cli", "list and show registered models: shopray registry {list,show} ..."),
-    "promote": ("shopray.promotion", "move a model to production in the registry and the running app: shopray promote {ranker,parser} VERSION [--force]"),
+    "registry": ("shopray.registry.cli", "list and show registered models: shopray registry {list,show} ..."),
+    "promote": ("shopray.registry.promotion", "move a model to production in the registry and the running app: shopray promote {ranker,parser} VERSION [--force]"),
 }
 
 

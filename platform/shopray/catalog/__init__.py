@@ -16,7 +16,8 @@ from typing import Iterator
 
 from pydantic import ValidationError
 
-from shopray.models import Product
+from shopray.catalog.demo import generate_demo_catalog
+from shopray.domain import Product
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,13 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, dict | Exception]]:
 
 
 READERS = {".jsonl": _jsonl_rows, ".json": _jsonl_rows, ".csv": _csv_rows, ".parquet": _parquet_rows}
+
+
+def load_products(catalog: str) -> CatalogLoad:
+    """'demo' means the generated demo catalog; anything else is a file path."""
+    if catalog == "demo":
+        return CatalogLoad(products=generate_demo_catalog())
+    return load_catalog(Path(catalog))
 
 
 def load_catalog(path: str | Path) -> CatalogLoad:

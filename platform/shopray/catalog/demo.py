@@ -1,4 +1,4 @@
-"""Deterministic demo catalog: realistic-looking products from ``taxonomy``.
+"""Deterministic demo catalog: realistic-looking products from ``demo_taxonomy.yaml``.
 
     products = generate_demo_catalog()            # 24,000 products, seed 7
     write_jsonl(products, "artifacts/demo.jsonl")
@@ -19,18 +19,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from shopray.catalog.taxonomy import (
-    BRAND_COLORS,
-    DESCRIPTION_TEMPLATES,
-    DISPLAY,
-    FEATURE_SENTENCES,
-    GENDER_LABELS,
-    SIZES,
-    TAXONOMY,
-    Leaf,
-    all_brands,
-)
-from shopray.models import Product
+from shopray.catalog.taxonomy import Leaf, Taxonomy, load_taxonomy
+from shopray.domain import Product
 
 __all__ = ["generate_demo_catalog", "write_jsonl", "shelf_price", "label"]
 
@@ -60,8 +50,9 @@ def label(value: str) -> str:
 
 
 def _make_label(value: str) -> str:
-    if value in DISPLAY:
-        return DISPLAY[value]
+    display = load_taxonomy().display
+    if value in display:
+        return display[value]
     unit = _UNIT.match(value)
     if unit:
         return unit.group(1) + _UNIT_LABELS[unit.group(2)]
@@ -91,11 +82,14 @@ def shelf_price(raw: float, low: float, high: float) -> float:
 class _LeafSampler:
     """Precomputed per-leaf choices so the per-product loop stays cheap."""
 
-    def __init__(self, path: str, leaf: Leaf) -> None:
+    def __init__(self, path: str, leaf: Leaf, taxonomy: Taxonomy) -> None:
         self.path = path
         self.leaf = leaf
         self.brand_names = list(leaf.brands)
-        self.sizes = SIZES[leaf.sizes] if leaf.sizes else []
+        self.brand_colors = taxonomy.brand_colors
+        self.gender_labels = taxonomy.gender_labels
+        self.feature_sentences = taxonomy.feature_sentences
+        self.sizes = taxonomy.sizes[leaf.sizes] if leaf.sizes else []
         # Middle sizes (shoe 9-10, 55" TVs) sell most, so weight them up.
         k = len(self.sizes)
         self.size_cum = _cumulative([1 + min(i, k - 1 - i) for i in range(k)])
@@ -104,7 +98,7 @@ class _LeafSampler:
         low, high = leaf.price
         self.mu = (math.log(low) + math.log(high)) / 2
         self.sigma = (math.log(high) - math.log(low)) / _SIGMAS_PER_RANGE
-        self.templates = DESCRIPTION_TEMPLATES[leaf.material_key]
+        self.templates = taxonomy.description_templates[leaf.material_key]
         self.are = "are" if leaf.noun.endswith("s") else "is"
         # Keep acronyms in running text: "smart TV", not "smart tv".
         self.noun_lower = " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in leaf.noun.split())
@@ -115,8 +109,8 @@ class _LeafSampler:
         tier, lines = leaf.brands[brand]
         line = _expand_model(rng, rng.choice(lines))
 
-        if leaf.brand_colors and brand in BRAND_COLORS:
-            color = BRAND_COLORS[brand]
+        if leaf.brand_colors and brand in self.brand_colors:
+            color = self.brand_colors[brand]
         elif leaf.colors:
             color = rng.choices(leaf.colors, cum_weights=self.color_cum)[0]
         else:
@@ -144,7 +138,7 @@ class _LeafSampler:
             "noun": leaf.noun,
             "color": label(color) if color else "",
             "size": size_label,
-            "gender": GENDER_LABELS[gender] if gender else "",
+            "gender": self.gender_labels[gender] if gender else "",
             "feature": label(feature) if feature else "",
             "material": label(material),
         }
@@ -161,7 +155,7 @@ class _LeafSampler:
                 material=material,
                 Material=material[:1].upper() + material[1:],
                 use=rng.choice(leaf.uses),
-                feature_sentence=FEATURE_SENTENCES[feature] if feature else "",
+                feature_sentence=self.feature_sentences[feature] if feature else "",
             )
         )
 
@@ -216,10 +210,11 @@ def generate_demo_catalog(n: int = DEFAULT_N, seed: int = DEFAULT_SEED) -> list[
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     rng = random.Random(seed)
-    samplers = [_LeafSampler(path, leaf) for path, leaf in TAXONOMY.items()]
+    taxonomy = load_taxonomy()
+    samplers = [_LeafSampler(path, leaf, taxonomy) for path, leaf in taxonomy.leaves.items()]
     leaf_cum = _cumulative([s.leaf.weight for s in samplers])
     # Some brands are simply better known; one draw per brand, in sorted order.
-    brand_pop = {brand: rng.lognormvariate(0.0, 0.6) for brand in all_brands()}
+    brand_pop = {brand: rng.lognormvariate(0.0, 0.6) for brand in taxonomy.all_brands()}
     width = max(6, len(str(n)))
     products = []
     for i in range(n):

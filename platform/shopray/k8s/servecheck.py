@@ -16,6 +16,7 @@ import importlib.util
 import pydantic
 import yaml
 
+from shopray.config import AppConfig
 from shopray.k8s import serveconfig
 from shopray.k8s.problems import Problem, path_text
 
@@ -96,8 +97,6 @@ def _deployment_options(app: dict, prefix: str, where: str) -> list[Problem]:
 
 def check(text: str, where: str) -> list[Problem]:
     from ray.serve.schema import ServeDeploySchema
-
-    from shopray.config import AppConfig
 
     try:
         config = yaml.safe_load(text)

@@ -6,6 +6,8 @@ import copy
 
 import yaml
 
+from shopray.config import AppConfig
+
 # The Qdrant Service in k8s/base/qdrant.yaml, from inside the namespace.
 QDRANT_SERVICE_URL = "http://qdrant:6333"
 # KubeRay's serve Service targets port 8000 on every pod whose proxy is healthy;
@@ -32,8 +34,6 @@ def for_kubernetes(serve_file: dict) -> tuple[dict, str | None]:
 
 
 def index_name(serve_file: dict) -> str:
-    from shopray.config import AppConfig
-
     return AppConfig.model_validate(serve_file["applications"][0].get("args") or {}).index.name
 
 

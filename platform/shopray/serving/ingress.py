@@ -1,10 +1,9 @@
-"""FastAPI ingress: admits or sheds requests, walks the stage handles, degrades softly."""
+"""FastAPI ingress: admits or sheds requests, walks the stage handles under their budgets, degrades softly."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from pathlib import Path
 
@@ -17,12 +16,12 @@ from ray.serve.handle import DeploymentHandle
 
 from shopray.api import SearchRequest, SearchResponse
 from shopray.config import AppConfig
-from shopray.models import Intent
-from shopray.observability import ingress_metrics
-from shopray.pipeline import SearchContext
-from shopray.promotion import PromoteRequest, PromotionRefused, promote
+from shopray.graph import SearchContext, StageFailed, StageSpec, arun
+from shopray.pipeline import STAGES
 from shopray.registry import Registry
+from shopray.registry.promotion import PromoteRequest, PromotionRefused, promote
 from shopray.serving.admission import Admission, admin_denied
+from shopray.serving.metrics import ingress_metrics
 
 # Serve formats records of the "ray.serve" logger (JSON with request_id when the config asks for it).
 log = logging.getLogger("ray.serve")
@@ -58,83 +57,55 @@ async def _admit(request: Request, call_next):
         admission.release()
 
 
-# Stages whose failure still leaves something to show, and what the response then keeps.
-SOFT_STAGES = {"parse", "rank", "diversify"}
-STAGE_LABEL = {"parse": "parser", "retrieve": "retriever", "rank": "ranker", "diversify": "diversifier"}
-
-
-class StageFailed(Exception):
-    def __init__(self, stage: str, reason: str):
-        super().__init__(f"{stage}: {reason}")
-        self.stage, self.reason = stage, reason
-
-    @property
-    def label(self) -> str:
-        return f"{STAGE_LABEL[self.stage]}_{self.reason}"
-
-
-@serve.deployment(max_ongoing_requests=64, max_queued_requests=128)
+@serve.deployment
 @serve.ingress(app)
 class SearchIngress:
-    def __init__(self, parser: DeploymentHandle, retriever: DeploymentHandle, ranker: DeploymentHandle, diversifier: DeploymentHandle, config: dict):
+    """Walks the stage handles (``graph.runner.arun``), each under its budget; ``handles`` are keyed by stage key."""
+
+    def __init__(self, handles: dict[str, DeploymentHandle], config: dict):
         self.config = AppConfig.model_validate(config)
-        self.stages = [("parse", parser), ("retrieve", retriever), ("rank", ranker), ("diversify", diversifier)]
+        self.handles = handles
         app.state.admission = Admission(self.config.limits)
         self.metrics = ingress_metrics()
 
-    async def _call(self, key: str, handle: DeploymentHandle, ctx: SearchContext) -> SearchContext:
+    async def _call(self, spec: StageSpec, ctx: SearchContext) -> SearchContext:
         try:
-            return await asyncio.wait_for(handle.run.remote(ctx), timeout=self.config.budgets.for_stage(key))
+            return await asyncio.wait_for(self.handles[spec.key].run.remote(ctx), timeout=spec.budget_s(self.config))
         except asyncio.TimeoutError as exc:
-            raise StageFailed(key, "timeout") from exc
+            raise StageFailed(spec, "timeout") from exc
         except BackPressureError as exc:
-            raise StageFailed(key, "overloaded") from exc
+            raise StageFailed(spec, "overloaded") from exc
         except Exception as exc:  # a replica died or the stage raised
-            log.warning("stage %s failed: %s: %s", key, type(exc).__name__, exc)
-            raise StageFailed(key, "unavailable") from exc
+            log.warning("stage %s failed: %s: %s", spec.key, type(exc).__name__, exc)
+            raise StageFailed(spec, "unavailable") from exc
 
-    @staticmethod
-    def _fallback(failure: StageFailed, ctx: SearchContext) -> SearchContext:
-        ctx.degraded.append(failure.label)
-        if failure.stage == "parse":
-            ctx.intent = Intent(keywords=ctx.request.query, source="none")
-        elif failure.stage == "diversify" and ctx.candidates is not None:
-            ctx.candidates = ctx.candidates.take(range(min(ctx.request.k, len(ctx.candidates))))
-        return ctx
+    def _observe(self, spec: StageSpec, ms: float, ctx: SearchContext, failure: StageFailed | None) -> None:
+        if failure is not None:
+            self.metrics.degraded.inc(tags={"reason": failure.label})
+        self.metrics.stage_latency.observe(ms, tags={"stage": spec.key})
+        if "candidates" in spec.produces and ctx.candidates is not None:
+            self.metrics.candidates.observe(len(ctx.candidates), tags={"stage": spec.key})
 
     @app.post("/search", response_model=SearchResponse, responses={503: {"description": "Overloaded, or a required stage is unavailable; retry after Retry-After seconds."}})
     async def search(self, body: SearchRequest, x_request_id: str | None = Header(default=None, max_length=128)):
         # Serve's proxy puts the client's X-Request-ID (or a fresh one) on the request and echoes it back.
         ctx = SearchContext(request=body, request_id=x_request_id or uuid.uuid4().hex)
-        timings: dict[str, float] = {}
-        start = time.perf_counter()
-        for key, handle in self.stages:
-            t0 = time.perf_counter()
-            try:
-                ctx = await self._call(key, handle, ctx)
-            except StageFailed as failure:
-                self.metrics.degraded.inc(tags={"reason": failure.label})
-                if key not in SOFT_STAGES:
-                    self.metrics.requests.inc(tags={"status": "503"})
-                    log.warning("search failed: %s", failure.label)
-                    return JSONResponse(
-                        status_code=503,
-                        headers={"Retry-After": str(self.config.limits.retry_after_s)},
-                        content={"detail": f"{STAGE_LABEL[key]} unavailable ({failure.reason})", "request_id": ctx.request_id},
-                    )
-                ctx = self._fallback(failure, ctx)
-            timings[key] = round((time.perf_counter() - t0) * 1000, 3)
-            self.metrics.stage_latency.observe(timings[key], tags={"stage": key})
-            if key != "parse" and ctx.candidates is not None:
-                self.metrics.candidates.observe(len(ctx.candidates), tags={"stage": key})
-        if ctx.candidates is not None and len(ctx.candidates) > body.k:
-            ctx.candidates = ctx.candidates.take(range(body.k))
-        timings["total"] = round((time.perf_counter() - start) * 1000, 3)
-        self.metrics.stage_latency.observe(timings["total"], tags={"stage": "total"})
+        try:
+            outcome = await arun(STAGES, ctx, self._call, self._observe)
+        except StageFailed as failure:  # a required stage: there is nothing to show
+            self.metrics.requests.inc(tags={"status": "503"})
+            log.warning("search failed: %s", failure.label)
+            return JSONResponse(
+                status_code=503,
+                headers={"Retry-After": str(self.config.limits.retry_after_s)},
+                content={"detail": f"{failure.spec.label} unavailable ({failure.reason})", "request_id": ctx.request_id},
+            )
+        total = outcome.timings_ms["total"]
+        self.metrics.stage_latency.observe(total, tags={"stage": "total"})
         self.metrics.requests.inc(tags={"status": "200"})
-        self.metrics.saw_index_version(ctx.versions.get("index"))
-        log.info("search done results=%d degraded=%s total_ms=%.1f", len(ctx.candidates or []), ",".join(ctx.degraded) or "-", timings["total"])
-        return ctx.response(timings)
+        self.metrics.saw_index_version(outcome.ctx.versions.get("index"))
+        log.info("search done results=%d degraded=%s total_ms=%.1f", len(outcome.ctx.candidates or []), ",".join(outcome.ctx.degraded) or "-", total)
+        return outcome.response()
 
     @app.get("/", include_in_schema=False)
     async def page(self) -> FileResponse:
@@ -142,9 +113,9 @@ class SearchIngress:
 
     @app.get("/healthz")
     async def healthz(self):
-        names = [key for key, _ in self.stages]
+        names = list(self.handles)
         try:
-            ready = await asyncio.wait_for(asyncio.gather(*(h.ready.remote() for _, h in self.stages)), timeout=5)
+            ready = await asyncio.wait_for(asyncio.gather(*(h.ready.remote() for h in self.handles.values())), timeout=5)
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
             return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={"ready": False, "error": type(exc).__name__})
         return JSONResponse(status_code=200 if all(ready) else 503, content={"ready": all(ready), "stages": dict(zip(names, ready))})

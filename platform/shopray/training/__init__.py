@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-TRAINERS = {"ranker": "shopray.training.ranker", "parser": "shopray.training.parser"}
+TRAINERS = {"ranker": "shopray.training.ranker.train", "parser": "shopray.training.parser.train"}
 
 
 def main(argv: list[str]) -> int:

@@ -1,4 +1,4 @@
-"""parser-finetune trials: shopray.training.parser's data and loop, reporting held-out field F1 to Tune.
+"""parser-finetune trials: shopray.training.parser.train's data and loop, reporting held-out field F1 to Tune.
 
 At each report the model decodes the held-out queries greedily with
 transformers (no grammar); the answer must be valid against the catalog
@@ -14,11 +14,27 @@ import json
 import tempfile
 from pathlib import Path
 
+import torch
+from ray import tune
+
+from shopray.catalog import load_products
+from shopray.catalog.demo import DEFAULT_SEED, generate_demo_catalog
+from shopray.domain import Intent
+from shopray.stages.parse.candidates import CandidateFinder
+from shopray.stages.parse.prompt import messages, normalize_query
+from shopray.stages.parse.rules import RuleParser
+from shopray.stages.parse.schema import InvalidOutput, intent_schema, to_intent, validate
+from shopray.training.parser.data import TrainArgs, prepare
+from shopray.training.parser.eval import exact_match, field_scores
+from shopray.training.parser.loop import train_model
+from shopray.training.parser.model import save
+from shopray.training.parser.tokenizer import IM_END
+from shopray.training.parser.train import build
+from shopray.tuning.dotted import apply_dotted
 from shopray.tuning.trials import MODEL_SIZES, ParserTrialSettings, threads_for
 
 
 def train_args(s: ParserTrialSettings, threads: int):
-    from shopray.training.parser import TrainArgs
 
     return TrainArgs(
         catalog=s.catalog, examples=s.examples, heldout=s.heldout, steps=s.steps, batch_size=s.batch_size, lr=s.lr, warmup=s.warmup,
@@ -28,25 +44,15 @@ def train_args(s: ParserTrialSettings, threads: int):
 
 def products_for(s: ParserTrialSettings):
     if s.catalog == "demo":
-        from shopray.catalog.demo import DEFAULT_SEED, generate_demo_catalog
 
         return generate_demo_catalog(n=s.demo_size, seed=DEFAULT_SEED if s.demo_seed is None else s.demo_seed)
-    from shopray.index.ingest import load_products
 
     return load_products(s.catalog).products
 
 
 def greedy_field_f1(model, tokenizer, vocabulary, heldout, batch_size: int = 64, max_new_tokens: int = 64) -> dict:
     """Held-out macro field F1 and exact match with plain greedy decoding (see the module doc)."""
-    import torch
 
-    from shopray.llm.candidates import CandidateFinder
-    from shopray.llm.eval import exact_match, field_scores
-    from shopray.llm.prompt import messages, normalize_query
-    from shopray.llm.schema import InvalidOutput, intent_schema, to_intent, validate
-    from shopray.llm.tokenizer import IM_END
-    from shopray.models import Intent
-    from shopray.parser import RuleParser
 
     schema = intent_schema(vocabulary)
     finder = CandidateFinder(vocabulary)
@@ -78,13 +84,7 @@ def greedy_field_f1(model, tokenizer, vocabulary, heldout, batch_size: int = 64,
 
 
 def parser_trial(config: dict, fixed: dict, cpu: float = 1.0) -> None:
-    import torch
-    from ray import tune
 
-    from shopray.llm.model import save
-    from shopray.training.parser import build, prepare
-    from shopray.training.parser_loop import train_model
-    from shopray.tuning.spec import apply_dotted
 
     s = ParserTrialSettings.model_validate(apply_dotted(fixed, config))
     threads = threads_for(cpu)

@@ -10,19 +10,25 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import torch
+from ray import tune
 
-from shopray.evaluation import Judgments
-from shopray.tuning.trials import JudgmentsSpec, PipelineTrialSettings
+from shopray.api import SearchRequest
+from shopray.evaluation import Judgments, load_judgments, ndcg_at_k
+from shopray.graph import SearchContext
+from shopray.pipeline import Pipeline
+from shopray.stages.diversify.metrics import intra_list_diversity
+from shopray.training.ranker.data import default_homedepot_dir, split_of, synthetic_groups
+from shopray.tuning.dotted import apply_dotted
+from shopray.tuning.trials import JudgmentsSpec, PipelineTrialSettings, threads_for
 
 K = 10
 
 
 def load_judgments_for(spec: JudgmentsSpec) -> Judgments:
     """Judged queries with a positive gain, sampled to ``spec.queries``."""
-    from shopray.evaluation import load_judgments
 
     if spec.source == "synthetic":
-        from shopray.training.ranker_data import synthetic_groups
 
         groups = synthetic_groups(spec.queries, spec.seed, catalog_size=spec.catalog_size)
         judgments: Judgments = {}
@@ -30,7 +36,6 @@ def load_judgments_for(spec: JudgmentsSpec) -> Judgments:
             judgments.setdefault(g.query, {}).update(dict(zip(g.ids, g.labels)))
     else:
         if spec.source == "homedepot":
-            from shopray.training.ranker_data import default_homedepot_dir, split_of
 
             root = default_homedepot_dir()
             if root is None:
@@ -46,17 +51,11 @@ def load_judgments_for(spec: JudgmentsSpec) -> Judgments:
 
 
 def evaluate_pipeline(s: PipelineTrialSettings, judgments: Judgments) -> dict:
-    from shopray.api import SearchRequest
-    from shopray.diversity.metrics import intra_list_diversity
-    from shopray.evaluation import ndcg_at_k
-    from shopray.pipeline import Pipeline, SearchContext
 
     pipeline = Pipeline.from_config(s.app_config())
     ndcg, ild = [], []
     for query, gains in judgments.items():
-        ctx = SearchContext(request=SearchRequest(query=query[:512], k=K))
-        for stage in pipeline.stages:
-            ctx = stage.run(ctx)
+        ctx = pipeline.run(SearchContext(request=SearchRequest(query=query[:512], k=K))).ctx
         shown = ctx.candidates.take(range(min(K, len(ctx.candidates))))
         ndcg.append(ndcg_at_k(list(shown.ids), gains, K))
         ild.append(intra_list_diversity(shown.embeddings))
@@ -66,11 +65,7 @@ def evaluate_pipeline(s: PipelineTrialSettings, judgments: Judgments) -> dict:
 
 
 def pipeline_trial(config: dict, fixed: dict, cpu: float = 1.0) -> None:
-    import torch
-    from ray import tune
 
-    from shopray.tuning.spec import apply_dotted
-    from shopray.tuning.trials import threads_for
 
     torch.set_num_threads(threads_for(cpu))
     s = PipelineTrialSettings.model_validate(apply_dotted(fixed, config))

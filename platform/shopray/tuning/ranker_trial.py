@@ -1,4 +1,4 @@
-"""ranker-finetune trials: shopray.training.ranker.Fit, reporting validation NDCG@10 to Tune.
+"""ranker-finetune trials: shopray.training.ranker.train.Fit, reporting validation NDCG@10 to Tune.
 
 Each report is one Tune iteration (ASHA's time unit) and carries a checkpoint:
 the model directory plus the step and schedule state, so a retried or resumed
@@ -16,11 +16,18 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import torch
+from ray import tune
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from shopray.stages.rank.cross_encoder import CrossEncoderScorer
+from shopray.training.ranker.data import default_homedepot_dir, load_ranker_data
+from shopray.training.ranker.fit import Fit, init_cross_encoder, training_pairs, val_ndcg
+from shopray.tuning.dotted import apply_dotted
 from shopray.tuning.trials import RankerTrialSettings, threads_for
 
 
 def load_data(s: RankerTrialSettings):
-    from shopray.training.ranker_data import default_homedepot_dir, load_ranker_data
 
     homedepot = default_homedepot_dir() if s.homedepot in (None, True) else None
     if s.homedepot and homedepot is None:
@@ -45,13 +52,7 @@ def planned_reports(s: RankerTrialSettings, train_pairs: int) -> int:
 
 
 def ranker_trial(config: dict, fixed: dict, cpu: float = 1.0) -> None:
-    import torch
-    from ray import tune
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from shopray.cross_encoder import CrossEncoderScorer, init_cross_encoder
-    from shopray.training.ranker import Fit, training_pairs, val_ndcg
-    from shopray.tuning.spec import apply_dotted
 
     s = RankerTrialSettings.model_validate(apply_dotted(fixed, config))
     torch.set_num_threads(threads_for(cpu))
@@ -69,8 +70,8 @@ def ranker_trial(config: dict, fixed: dict, cpu: float = 1.0) -> None:
         model_dir = work / "model"
     else:
         model_dir = init_cross_encoder(work / "model", seed=s.seed)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True)
     scorer = CrossEncoderScorer.from_model(model, tokenizer, version="trial", max_length=s.max_length, batch_size=128)
     fit = Fit(model, scorer, pairs, epochs=s.epochs, max_steps=s.max_steps, batch_size=s.batch_size, lr=s.lr, warmup=s.warmup, eval_every=s.eval_every, bf16=s.bf16, seed=s.seed, listwise=s.listwise)
     if state is not None:

@@ -19,10 +19,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import ray
 import yaml
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search.basic_variant import BasicVariantGenerator
+from ray.tune.search.optuna import OptunaSearch
 
+from shopray.tuning.report import write_outputs
+from shopray.tuning.space import param_space
 from shopray.tuning.spec import SweepSpec
 from shopray.tuning.trials import trial_kind
+from shopray.tuning.winner import register_winner
 
 log = logging.getLogger("shopray.tuning")
 SPEC_FILE = "sweep.yaml"
@@ -47,8 +55,6 @@ def connect(address: str | None, num_cpus: int | None = None) -> bool:
     put trials on someone else's cluster. A Ray already initialised in this process is used as is.
     Returns whether the cluster may be shared (with Serve): False only for one started here.
     """
-    import ray
-
     if ray.is_initialized():
         return True
     address = address or os.environ.get("RAY_ADDRESS") or None
@@ -61,8 +67,6 @@ def connect(address: str | None, num_cpus: int | None = None) -> bool:
 
 def concurrent_trials(spec: SweepSpec, shared: bool = True) -> int:
     """max_concurrent_trials, lowered so that serve_headroom_cpus stay free on a shared cluster."""
-    import ray
-
     free = ray.available_resources().get("CPU", 0.0)
     headroom = spec.serve_headroom_cpus if shared else 0.0
     fits = math.floor((free - headroom) / spec.resources_per_trial.cpu + 1e-9)
@@ -77,16 +81,12 @@ def concurrent_trials(spec: SweepSpec, shared: bool = True) -> int:
 
 
 def trainable(spec: SweepSpec):
-    from ray import tune
-
     fn = trial_kind(spec.trainable).load()
     wrapped = tune.with_parameters(fn, fixed=spec.fixed, cpu=spec.resources_per_trial.cpu)
     return tune.with_resources(wrapped, {"cpu": spec.resources_per_trial.cpu, "gpu": spec.resources_per_trial.gpu})
 
 
 def _scheduler(spec: SweepSpec):
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-
     s = spec.scheduler
     if s.type == "fifo":
         return FIFOScheduler()
@@ -97,11 +97,7 @@ def _search(spec: SweepSpec, concurrency: int):
     points = [spec.defaults_point()] if spec.search.start_from_defaults else None
     points = [p for p in points or [] if len(p) == len(spec.search_space)] or None
     if spec.search.algorithm == "optuna":
-        from ray.tune.search.optuna import OptunaSearch
-
         return OptunaSearch(seed=spec.search.seed, points_to_evaluate=points)
-    from ray.tune.search.basic_variant import BasicVariantGenerator
-
     # A generator ignores TuneConfig.max_concurrent_trials: it takes the cap itself.
     return BasicVariantGenerator(points_to_evaluate=points, random_state=spec.search.seed, max_concurrent=concurrency)
 
@@ -117,12 +113,6 @@ def _statuses(results) -> dict[str, str]:
 
 
 def run_sweep(spec: SweepSpec, *, resume: bool = False, run: str | None = None, address: str | None = None, num_cpus: int | None = None, callbacks: list | None = None) -> SweepRun:
-    from ray import tune
-
-    from shopray.tuning.report import write_outputs
-    from shopray.tuning.space import param_space
-    from shopray.tuning.winner import register_winner
-
     shared = connect(address, num_cpus)
     t0 = time.monotonic()
     if resume:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ray import tune
+
 from shopray.tuning.spec import Param
 
 
 def to_tune(param: Param) -> Any:
-    from ray import tune
-
     if param.type == "choice":
         return tune.choice(param.values)
     if param.type == "loguniform":

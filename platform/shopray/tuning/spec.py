@@ -8,7 +8,6 @@ Search-space keys are dotted paths into the trial's own settings (``lr``,
 
 from __future__ import annotations
 
-import copy
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +15,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from shopray.config import default_home
+from shopray.config import AppConfig, default_home
+from shopray.tuning.dotted import apply_dotted, flatten, lookup
+from shopray.tuning.trials import trial_kind
 
 Trainable = Literal["ranker", "parser", "pipeline"]
 
@@ -128,8 +129,6 @@ class SweepSpec(_Strict):
 
     @model_validator(mode="after")
     def _trial_settings(self) -> "SweepSpec":
-        from shopray.tuning.trials import trial_kind
-
         kind = trial_kind(self.trainable)
         self.metric = self.metric or kind.metric
         if self.metric not in kind.metrics:
@@ -147,12 +146,8 @@ class SweepSpec(_Strict):
 
     def defaults_point(self) -> dict[str, Any]:
         """Each searched key's untuned value, where it lies inside the declared space."""
-        from shopray.tuning.trials import trial_kind
-
         settings = trial_kind(self.trainable).settings(self.fixed, {}).model_dump(mode="json")
         if "app" in settings:  # pipeline: unset keys take AppConfig's defaults
-            from shopray.config import AppConfig
-
             settings["app"] = AppConfig.model_validate(settings["app"]).model_dump(mode="json")
         point = {}
         for key, param in self.search_space.items():
@@ -160,39 +155,6 @@ class SweepSpec(_Strict):
             if param.contains(value):
                 point[key] = value
         return point
-
-
-def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def apply_dotted(base: dict, params: dict[str, Any]) -> dict:
-    """A deep copy of ``base`` with each dotted key set: {"app.ranker.top_n": 20} -> base["app"]["ranker"]["top_n"]."""
-    out = copy.deepcopy(base)
-    for key, value in params.items():
-        node = out
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise KeyError(f"{key!r}: {part!r} is not a section")
-        node[parts[-1]] = value
-    return out
-
-
-def lookup(d: dict, key: str) -> Any:
-    node: Any = d
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> SweepSpec:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shopray.config import AppConfig
+from shopray.tuning.dotted import apply_dotted
 
 
 class _Strict(BaseModel):
@@ -21,7 +22,7 @@ class _Strict(BaseModel):
 
 
 class RankerTrialSettings(_Strict):
-    """One cross-encoder fine-tuning run (shopray.training.ranker.Fit), reporting every `eval_every` steps."""
+    """One cross-encoder fine-tuning run (shopray.training.ranker.train.Fit), reporting every `eval_every` steps."""
 
     lr: float = Field(default=5e-5, gt=0, description="Peak AdamW learning rate.")
     epochs: float = Field(default=1.0, gt=0, description="Passes over the training pairs (max_steps caps it).")
@@ -41,7 +42,7 @@ class RankerTrialSettings(_Strict):
 
 
 class ParserTrialSettings(_Strict):
-    """One query-parser training run (shopray.training.parser), reporting held-out field F1 every `eval_every` steps."""
+    """One query-parser training run (shopray.training.parser.train), reporting held-out field F1 every `eval_every` steps."""
 
     model_size: Literal["xs", "s", "m"] = Field(default="s", description="Architecture of the from-scratch Qwen2 parser: xs (96 wide, 2 layers), s (192, 3; the shipped one), m (256, 4).")
     lr: float = Field(default=3e-3, gt=0, description="Peak AdamW learning rate.")
@@ -104,8 +105,6 @@ class TrialKind:
     function: str  # module:function, imported lazily (it needs torch)
 
     def settings(self, fixed: dict, params: dict[str, Any]) -> BaseModel:
-        from shopray.tuning.spec import apply_dotted
-
         return self.settings_model.model_validate(apply_dotted(fixed, params))
 
     def load(self) -> Callable:

@@ -15,7 +15,17 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from shopray.tuning.spec import SweepSpec, flatten
+from shopray.domain import Vocabulary
+from shopray.registry import ModelCard, Registry
+from shopray.stages.rank.cross_encoder import CrossEncoderScorer
+from shopray.training.parser.synth import generate
+from shopray.training.parser.train import evaluate_dir
+from shopray.training.ranker.fit import val_ndcg
+from shopray.tuning.dotted import flatten
+from shopray.tuning.parser_trial import products_for
+from shopray.tuning.ranker_trial import load_data
+from shopray.tuning.spec import SweepSpec
+from shopray.tuning.trials import ParserTrialSettings, RankerTrialSettings
 
 log = logging.getLogger("shopray.tuning")
 
@@ -25,7 +35,6 @@ def _scalars(d: dict) -> dict:
 
 
 def register_winner(spec: SweepSpec, path: Path, results) -> dict:
-    from shopray.registry import ModelCard, Registry
 
     best = results.get_best_result(metric=spec.metric, mode=spec.mode, scope="all", filter_nan_and_inf=True)
     checkpoint = best.get_best_checkpoint(spec.metric, spec.mode) or best.checkpoint
@@ -63,10 +72,6 @@ def register_winner(spec: SweepSpec, path: Path, results) -> dict:
 
 
 def _ranker_full_eval(settings: dict, model_dir: Path) -> dict:
-    from shopray.cross_encoder import CrossEncoderScorer
-    from shopray.training.ranker import val_ndcg
-    from shopray.tuning.ranker_trial import load_data
-    from shopray.tuning.trials import RankerTrialSettings
 
     s = RankerTrialSettings.model_validate(settings)
     data, _ = load_data(s)
@@ -75,11 +80,6 @@ def _ranker_full_eval(settings: dict, model_dir: Path) -> dict:
 
 
 def _parser_full_eval(settings: dict, model_dir: Path) -> dict:
-    from shopray.llm.synth import generate
-    from shopray.models import Vocabulary
-    from shopray.training.parser import evaluate_dir
-    from shopray.tuning.parser_trial import products_for
-    from shopray.tuning.trials import ParserTrialSettings
 
     s = ParserTrialSettings.model_validate(settings)
     products = products_for(s)

@@ -1,0 +1,32 @@
+"""Stage 4, diversify: choose the k shown products so they do not collapse onto one brand or category."""
+
+from __future__ import annotations
+
+import math
+
+from shopray.config import AppConfig, DiversifierConfig
+from shopray.graph import SearchContext
+from shopray.stages.diversify.methods import diversify
+
+
+class Diversifier:
+    def __init__(self, config: DiversifierConfig):
+        self.config = config
+
+    @classmethod
+    def from_config(cls, config: AppConfig) -> "Diversifier":
+        return cls(config.diversifier)
+
+    def ready(self) -> bool:
+        return True
+
+    def run(self, ctx: SearchContext) -> SearchContext:
+        assert ctx.candidates is not None
+        req = ctx.request
+        diversity = self.config.default_diversity if req.diversity is None else req.diversity
+        if math.isnan(diversity):
+            raise ValueError("diversity must be a number in [0, 1]")
+        c = ctx.candidates
+        order = diversify(self.config.method, c.scores, c.embeddings, c.payloads, req.k, diversity)
+        ctx.candidates = c.take(order)
+        return ctx

@@ -1,0 +1,145 @@
+"""Cross-encoder relevance scorer: query and product title read together by one MiniLM.
+
+The model is a Hugging Face ``BertForSequenceClassification`` with one output,
+initialised from the packaged all-MiniLM-L6-v2 encoder plus a fresh scoring head
+and fine-tuned by ``shopray train ranker`` (``shopray.training.ranker``). Scores are
+``sigmoid(logit)``: an estimate of graded relevance in [0, 1], on the same scale
+as the bi-encoder's cosine so the ranker can add the session term to either.
+
+Placement follows the hardware, with one code path: CUDA in fp16 when a GPU is
+visible, CPU in fp32 otherwise, and optionally int8 dynamic quantization of the
+linear layers, which runs on CPU only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+
+from shopray.domain import CandidateSet
+from shopray.embedding import resolve_device
+from shopray.registry import model_label
+
+log = logging.getLogger(__name__)
+
+Quantize = Literal["none", "int8"]
+
+
+class CrossEncoderScorer:
+    """Scores (query, text) pairs; safe to call from several threads."""
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        device: str = "auto",
+        quantize: Quantize = "none",
+        max_length: int = 64,
+        batch_size: int = 64,
+        num_threads: int | None = None,
+    ):
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        if num_threads:
+            torch.set_num_threads(num_threads)
+        self.model_dir = Path(model_dir)
+        self.max_length, self.batch_size, self.quantize = max_length, batch_size, quantize
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
+        model = AutoModelForSequenceClassification.from_pretrained(self.model_dir, local_files_only=True)
+        model.eval()
+        self.device = resolve_device(device)
+        if quantize == "int8":
+            if self.device == "cuda":
+                log.warning("int8 dynamic quantization runs on CPU only; the visible GPU is not used")
+            self.device = "cpu"
+            with warnings.catch_warnings():
+                # torch deprecates its quantized tensors in favour of torchao, which is not installed;
+                # the eager dynamic-quantized Linear still works in this pinned torch.
+                warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*deprecated", category=UserWarning)
+                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        elif self.device == "cuda":
+            model = model.half()
+        self.model = model.to(self.device)
+        self.dtype = "int8" if quantize == "int8" else ("fp16" if self.device == "cuda" else "fp32")
+        self.version = f"crossencoder:{model_label(self.model_dir)}:{self.dtype}"
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_model(cls, model, tokenizer, *, version: str, max_length: int = 64, batch_size: int = 64) -> "CrossEncoderScorer":
+        """Wrap a model already in memory (training evaluates its own weights without a save/load)."""
+        self = cls.__new__(cls)
+        self.model_dir, self.model, self.tokenizer = None, model, tokenizer
+        self.max_length, self.batch_size, self.quantize = max_length, batch_size, "none"
+        self.device = str(next(model.parameters()).device)
+        self.dtype, self.version = "fp32", version
+        self._lock = threading.Lock()
+        return self
+
+    def encode(self, queries: Sequence[str], texts: Sequence[str]) -> tuple[list[list[int]], list[list[int]]]:
+        """(token ids, segment ids) of each pair, truncated to max_length, unpadded."""
+        enc = self.tokenizer(list(queries), list(texts), truncation="longest_first", max_length=self.max_length, padding=False)
+        return enc["input_ids"], enc["token_type_ids"]
+
+    def batches(self, encoded: tuple[list[list[int]], list[list[int]]], batch_size: int | None = None):
+        """(positions, tensors) per forward pass over pairs sorted by length, so padding stays small."""
+        import torch
+
+        ids, segments = encoded
+        size = batch_size or self.batch_size
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        for start in range(0, len(order), size):
+            chunk = order[start : start + size]
+            width = max(len(ids[i]) for i in chunk)
+            input_ids = np.full((len(chunk), width), self.tokenizer.pad_token_id, dtype=np.int64)
+            mask = np.zeros((len(chunk), width), dtype=np.int64)
+            types = np.zeros((len(chunk), width), dtype=np.int64)
+            for row, i in enumerate(chunk):
+                n = len(ids[i])
+                input_ids[row, :n] = ids[i]
+                mask[row, :n] = 1
+                types[row, :n] = segments[i]
+            tensors = {
+                "input_ids": torch.from_numpy(input_ids),
+                "attention_mask": torch.from_numpy(mask),
+                "token_type_ids": torch.from_numpy(types),
+            }
+            yield chunk, tensors
+
+    def score_pairs(self, queries: Sequence[str], texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """Relevance in [0, 1] for each (query, text) pair, in input order."""
+        import torch
+
+        if len(queries) != len(texts):
+            raise ValueError(f"{len(queries)} queries but {len(texts)} texts")
+        out = np.zeros(len(texts), dtype=np.float32)
+        if not texts:
+            return out
+        encoded = self.encode(queries, texts)
+        # torch modules are not re-entrant across threads; Serve may call us from several.
+        with self._lock, torch.inference_mode():
+            for chunk, tensors in self.batches(encoded, batch_size):
+                logits = self.model(**{k: v.to(self.device) for k, v in tensors.items()}).logits[:, 0]
+                out[chunk] = torch.sigmoid(logits.float()).cpu().numpy()
+        return out
+
+    def score(self, query: str, titles: Sequence[str]) -> np.ndarray:
+        return self.score_pairs([query] * len(titles), titles)
+
+    def score_many(self, requests: Sequence[tuple[str, CandidateSet]]) -> list[np.ndarray]:
+        """Several requests' (query, candidates) in shared forward passes; one score array each."""
+        queries = [query for query, cands in requests for _ in range(len(cands))]
+        texts = [pair_text(p) for _, cands in requests for p in cands.payloads]
+        flat = self.score_pairs(queries, texts)
+        bounds = np.cumsum([0] + [len(cands) for _, cands in requests])
+        return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def pair_text(payload: dict) -> str:
+    """What the cross-encoder reads of a product: its title (training saw titles only)."""
+    return str(payload.get("title") or "")

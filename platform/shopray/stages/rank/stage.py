@@ -1,0 +1,116 @@
+"""Stage 3, rank: re-score the retriever's top N and fuse the scorer's order with the retriever's.
+
+The scorer (``scorers``) gives each of the top ``top_n`` candidates a score;
+similarity to the session's clicked products is added to it. The final order
+of the top N is a reciprocal-rank fusion of the scorer's order and the
+retriever's (``retriever_weight``; 0 keeps the scorer's order); the rest keep
+retriever order below. ``arun`` takes the scoring coroutine the Serve
+deployment batches across requests with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Awaitable, Callable
+
+import numpy as np
+
+from shopray.config import AppConfig, RankerConfig
+from shopray.domain import CandidateSet
+from shopray.follow import Follower
+from shopray.graph import SearchContext
+from shopray.stages.rank.scorers import Scorer, follow_scorer, resolver
+
+# (query, head) -> (scores, version of the model that scored)
+ScoreFn = Callable[[str, CandidateSet], Awaitable[tuple[np.ndarray, str]]]
+
+
+class Ranker:
+    def __init__(self, scorer: Scorer | Follower[str, Scorer], config: RankerConfig):
+        self.scorers = scorer if isinstance(scorer, Follower) else Follower.fixed(scorer, scorer.version)
+        self.config = config
+
+    @classmethod
+    def from_config(cls, config: AppConfig) -> "Ranker":
+        return cls(follow_scorer(config), config.ranker)
+
+    @property
+    def scorer(self) -> Scorer:
+        return self.scorers.current
+
+    def ready(self) -> bool:
+        return self.scorers.current is not None
+
+    def retarget(self, model: str) -> None:
+        """Serve's reconfigure: score with another model reference (alias, version or directory), loaded before it answers."""
+        self.scorers.retarget(resolver(self.config, model), wait=True)
+
+    def head(self, candidates: CandidateSet) -> CandidateSet:
+        """The candidates the scorer sees."""
+        return candidates.take(range(min(self.config.top_n, len(candidates))))
+
+    def rank(self, query: str, candidates: CandidateSet, head_scores: np.ndarray | None = None) -> CandidateSet:
+        """Re-order the head; ``head_scores`` are the scorer's for ``head(candidates)`` when already computed."""
+        n = min(self.config.top_n, len(candidates))
+        if n == 0:
+            return candidates
+        head = candidates.take(range(n))
+        scores = self.scorer.score_many([(query, head)])[0] if head_scores is None else np.asarray(head_scores, dtype=float)
+        if candidates.session_vector is not None and self.config.session_weight > 0:
+            scores = scores + self.config.session_weight * (head.embeddings @ candidates.session_vector)
+        if self.config.retriever_weight > 0:
+            scores = fuse_with_retriever(scores, self.config.retriever_weight, self.config.rrf_k)
+        order = np.argsort(-scores, kind="stable")
+        ranked = head.take(order, scores=scores[order])
+        if n == len(candidates):
+            return ranked
+        # Unscored tail stays below every scored item, in retriever order.
+        tail = candidates.take(range(n, len(candidates)))
+        tail_scores = float(scores.min()) - 1.0 - np.arange(len(tail)) * 1e-6
+        return _concat(ranked, tail.take(range(len(tail)), scores=tail_scores))
+
+    @staticmethod
+    def _query(ctx: SearchContext) -> str:
+        assert ctx.intent is not None
+        return ctx.intent.keywords or ctx.request.query
+
+    def _apply(self, ctx: SearchContext, scores: np.ndarray | None, version: str) -> SearchContext:
+        ctx.candidates = self.rank(self._query(ctx), ctx.candidates, scores)
+        ctx.versions["ranker"] = version
+        return ctx
+
+    def run(self, ctx: SearchContext) -> SearchContext:
+        assert ctx.candidates is not None
+        scorer = self.scorer  # one model for the whole request, whatever a promotion does meanwhile
+        head = self.head(ctx.candidates)
+        scores = scorer.score_many([(self._query(ctx), head)])[0] if len(head) else None
+        return self._apply(ctx, scores, scorer.version)
+
+    async def arun(self, ctx: SearchContext, score: ScoreFn | None = None) -> SearchContext:
+        """``score``: a coroutine that scores one request's head, e.g. batched with others; default: in a worker thread."""
+        if score is None:
+            return await asyncio.to_thread(self.run, ctx)
+        assert ctx.candidates is not None
+        head = self.head(ctx.candidates)
+        if not len(head):
+            return self._apply(ctx, None, self.scorer.version)
+        scores, version = await score(self._query(ctx), head)
+        return self._apply(ctx, scores, version)
+
+
+def fuse_with_retriever(scores: np.ndarray, weight: float, k: int) -> np.ndarray:
+    """Weighted RRF of the scorer's order (weight 1) and the retriever's, which is the head's input order."""
+    scorer_rank = np.empty(len(scores), dtype=float)
+    scorer_rank[np.argsort(-scores, kind="stable")] = np.arange(len(scores))
+    return 1.0 / (k + 1 + scorer_rank) + weight / (k + 1 + np.arange(len(scores)))
+
+
+def _concat(a: CandidateSet, b: CandidateSet) -> CandidateSet:
+    return CandidateSet(
+        ids=a.ids + b.ids,
+        payloads=a.payloads + b.payloads,
+        scores=np.concatenate([a.scores, b.scores]),
+        embeddings=np.concatenate([a.embeddings, b.embeddings]),
+        session_vector=a.session_vector,
+        notes=a.notes,
+    )

@@ -1,0 +1,170 @@
+"""Embedded backend: the real Qdrant engine in-process (qdrant-edge-py).
+
+Layout under ``root/<name>/``::
+
+    versions/<version>/shard/          the EdgeShard (no WAL: published shards are read-only)
+    versions/<version>/manifest.json   written last; marks the version complete
+    CURRENT                            the published version, replaced atomically
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import qdrant_edge as qe
+
+from shopray.domain import Product
+from shopray.stages.retrieve.index.base import (
+    DENSE,
+    FLOAT_FIELDS,
+    KEYWORD_FIELDS,
+    SPARSE,
+    FilterSpec,
+    Hit,
+    HybridQuery,
+    IndexManifest,
+    IndexReader,
+    IndexStore,
+    IndexWriter,
+    point_id,
+)
+from shopray.versions import atomic_write_text, new_version
+
+
+def _filter(spec: FilterSpec) -> qe.Filter | None:
+    if spec.is_empty():
+        return None
+    must: list = [qe.FieldCondition(k, match=qe.MatchValue(v)) for k, v in spec.keywords().items()]
+    if spec.price_min is not None or spec.price_max is not None:
+        must.append(qe.FieldCondition("price", range=qe.RangeFloat(gte=spec.price_min, lte=spec.price_max)))
+    return qe.Filter(must=must)
+
+
+def _hit(point) -> Hit:
+    vector = point.vector[DENSE] if isinstance(point.vector, dict) else point.vector
+    payload = point.payload or {}
+    return Hit(payload["product_id"], float(getattr(point, "score", 0.0)), payload, np.asarray(vector, dtype=np.float32))
+
+
+class EdgeReader(IndexReader):
+    def __init__(self, path: Path, manifest: IndexManifest, hnsw_ef: int):
+        super().__init__(manifest)
+        self._shard = qe.EdgeShard.load(str(path / "shard"))
+        self._hnsw_ef = hnsw_ef
+
+    def query(self, q: HybridQuery) -> list[Hit]:
+        flt = _filter(q.filters)
+        params = qe.SearchParams(hnsw_ef=q.hnsw_ef)
+        prefetches = [qe.Prefetch(limit=q.prefetch, query=qe.Query.Nearest(q.dense.tolist(), using=DENSE), filter=flt, params=params)]
+        weights = [q.weights[0]]
+        indices, values = self.bm25.query(q.sparse_text)
+        if indices:
+            sparse = qe.SparseVector(indices=indices, values=values)
+            prefetches.append(qe.Prefetch(limit=q.prefetch, query=qe.Query.Nearest(sparse, using=SPARSE), filter=flt))
+            weights.append(q.weights[1])
+        request = qe.QueryRequest(
+            limit=q.limit,
+            prefetches=prefetches,
+            query=qe.Fusion.Rrf(k=q.rrf_k, weights=weights),
+            filter=flt,
+            with_payload=True,
+            with_vector=[DENSE],
+        )
+        return [_hit(p) for p in self._shard.query(request)]
+
+    def retrieve(self, product_ids: list[str]) -> list[Hit]:
+        records = self._shard.retrieve([point_id(p) for p in product_ids], with_payload=True, with_vector=[DENSE])
+        return [_hit(r) for r in records]
+
+    def close(self) -> None:
+        self._shard.close()
+
+
+class EdgeWriter(IndexWriter):
+    def __init__(self, name: str, version: str, dim: int, path: Path, on_publish):
+        super().__init__(name, version, dim)
+        self.path = path
+        self._on_publish = on_publish
+        config = qe.EdgeConfig(
+            vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=128, full_scan_threshold=10_000),
+            wal_enabled=False,
+        )
+        self._shard = qe.EdgeShard.create(str(path / "shard"), config)
+        for f in KEYWORD_FIELDS:
+            self._shard.update(qe.UpdateOperation.create_field_index(f, qe.PayloadSchemaType.Keyword))
+        for f in FLOAT_FIELDS:
+            self._shard.update(qe.UpdateOperation.create_field_index(f, qe.PayloadSchemaType.Float))
+
+    def _upsert(self, products: list[Product], dense: np.ndarray) -> None:
+        points = []
+        for product, vec in zip(products, dense):
+            indices, values = self.bm25.document(product.search_text())
+            vectors = {DENSE: vec.tolist(), SPARSE: qe.SparseVector(indices=indices, values=values)}
+            points.append(qe.Point(point_id(product.product_id), vectors, product.payload()))
+        self._shard.update(qe.UpdateOperation.upsert_points(points))
+
+    def publish(self, manifest: IndexManifest) -> None:
+        self._shard.optimize()
+        self._shard.flush()
+        self._shard.close()
+        atomic_write_text(self.path / "manifest.json", manifest.model_dump_json(indent=2))
+        self._on_publish(self.version)
+
+    def abort(self) -> None:
+        try:
+            self._shard.close()
+        finally:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+class EdgeStore(IndexStore):
+    def __init__(self, root: Path, name: str):
+        super().__init__(name)
+        self.base = Path(root) / name
+        self.versions_dir = self.base / "versions"
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+
+    def writer(self, dim: int) -> EdgeWriter:
+        version = new_version()
+        path = self.versions_dir / version
+        path.mkdir(parents=True)
+        return EdgeWriter(self.name, version, dim, path, self._switch)
+
+    def _switch(self, version: str) -> None:
+        atomic_write_text(self.base / "CURRENT", version)
+
+    def current_version(self) -> str | None:
+        try:
+            return (self.base / "CURRENT").read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def manifest(self, version: str) -> IndexManifest:
+        return IndexManifest.model_validate(json.loads((self.versions_dir / version / "manifest.json").read_text()))
+
+    def open(self, version: str | None = None, hnsw_ef: int = 128) -> EdgeReader:
+        version = version or self.current_version()
+        if version is None:
+            raise FileNotFoundError(f"index {self.name!r} has no published version under {self.base}")
+        return EdgeReader(self.versions_dir / version, self.manifest(version), hnsw_ef)
+
+    def versions(self) -> list[str]:
+        return sorted(p.name for p in self.versions_dir.iterdir() if (p / "manifest.json").exists())
+
+    def prune(self, keep: int) -> list[str]:
+        current = self.current_version()
+        published = self.versions()
+        doomed = [v for v in published[: max(0, len(published) - keep)] if v != current]
+        # Unpublished directories older than an hour are leftovers of killed builds;
+        # younger ones may be a build still running in another process.
+        stale = time.time() - 3600
+        doomed += [p.name for p in self.versions_dir.iterdir() if not (p / "manifest.json").exists() and p.stat().st_mtime < stale]
+        for version in doomed:
+            shutil.rmtree(self.versions_dir / version, ignore_errors=True)
+        return doomed

@@ -1,0 +1,172 @@
+"""Server backend: qdrant-client against a Qdrant server (or its local mode in tests).
+
+Each version is its own collection ``<name>__<version>``; the alias ``<name>``
+points at the published one and is switched in one alias transaction.
+Manifests live as payloads in ``<name>__manifests`` so any pod can read them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+
+from shopray.domain import Product
+from shopray.stages.retrieve.index.base import (
+    DENSE,
+    FLOAT_FIELDS,
+    KEYWORD_FIELDS,
+    SPARSE,
+    FilterSpec,
+    Hit,
+    HybridQuery,
+    IndexManifest,
+    IndexReader,
+    IndexStore,
+    IndexWriter,
+    point_id,
+)
+from shopray.versions import new_version
+
+
+def _filter(spec: FilterSpec) -> qm.Filter | None:
+    if spec.is_empty():
+        return None
+    must: list = [qm.FieldCondition(key=k, match=qm.MatchValue(value=v)) for k, v in spec.keywords().items()]
+    if spec.price_min is not None or spec.price_max is not None:
+        must.append(qm.FieldCondition(key="price", range=qm.Range(gte=spec.price_min, lte=spec.price_max)))
+    return qm.Filter(must=must)
+
+
+def _hit(point) -> Hit:
+    vector = point.vector[DENSE] if isinstance(point.vector, dict) else point.vector
+    payload = point.payload or {}
+    return Hit(payload["product_id"], float(getattr(point, "score", 0.0) or 0.0), payload, np.asarray(vector, dtype=np.float32))
+
+
+class RemoteReader(IndexReader):
+    def __init__(self, client: QdrantClient, collection: str, manifest: IndexManifest):
+        super().__init__(manifest)
+        self._client, self._collection = client, collection
+
+    def query(self, q: HybridQuery) -> list[Hit]:
+        flt = _filter(q.filters)
+        params = qm.SearchParams(hnsw_ef=q.hnsw_ef)
+        prefetch = [qm.Prefetch(query=q.dense.tolist(), using=DENSE, limit=q.prefetch, filter=flt, params=params)]
+        weights = [q.weights[0]]
+        indices, values = self.bm25.query(q.sparse_text)
+        if indices:
+            sparse = qm.SparseVector(indices=indices, values=values)
+            prefetch.append(qm.Prefetch(query=sparse, using=SPARSE, limit=q.prefetch, filter=flt))
+            weights.append(q.weights[1])
+        result = self._client.query_points(
+            self._collection,
+            prefetch=prefetch,
+            query=qm.RrfQuery(rrf=qm.Rrf(k=q.rrf_k, weights=weights)),
+            query_filter=flt,
+            limit=q.limit,
+            with_payload=True,
+            with_vectors=[DENSE],
+        )
+        return [_hit(p) for p in result.points]
+
+    def retrieve(self, product_ids: list[str]) -> list[Hit]:
+        records = self._client.retrieve(self._collection, [point_id(p) for p in product_ids], with_payload=True, with_vectors=[DENSE])
+        return [_hit(r) for r in records]
+
+
+class RemoteWriter(IndexWriter):
+    def __init__(self, store: "RemoteStore", version: str, dim: int):
+        super().__init__(store.name, version, dim)
+        self.store = store
+        self.collection = store.collection(version)
+        client = store.client
+        client.create_collection(
+            self.collection,
+            vectors_config={DENSE: qm.VectorParams(size=dim, distance=qm.Distance.COSINE)},
+            sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
+        )
+        for f in KEYWORD_FIELDS:
+            client.create_payload_index(self.collection, f, qm.PayloadSchemaType.KEYWORD)
+        for f in FLOAT_FIELDS:
+            client.create_payload_index(self.collection, f, qm.PayloadSchemaType.FLOAT)
+
+    def _upsert(self, products: list[Product], dense: np.ndarray) -> None:
+        points = []
+        for product, vec in zip(products, dense):
+            indices, values = self.bm25.document(product.search_text())
+            vectors = {DENSE: vec.tolist(), SPARSE: qm.SparseVector(indices=indices, values=values)}
+            points.append(qm.PointStruct(id=point_id(product.product_id), vector=vectors, payload=product.payload()))
+        self.store.client.upsert(self.collection, points, wait=True)
+
+    def publish(self, manifest: IndexManifest) -> None:
+        client = self.store.client
+        client.upsert(
+            self.store.manifests,
+            [qm.PointStruct(id=point_id(self.version), vector={}, payload=manifest.model_dump(mode="json"))],
+            wait=True,
+        )
+        ops: list = []
+        if self.store.current_version() is not None:
+            ops.append(qm.DeleteAliasOperation(delete_alias=qm.DeleteAlias(alias_name=self.name)))
+        ops.append(qm.CreateAliasOperation(create_alias=qm.CreateAlias(collection_name=self.collection, alias_name=self.name)))
+        client.update_collection_aliases(ops)  # one transaction: no moment without an alias
+
+    def abort(self) -> None:
+        self.store.client.delete_collection(self.collection)
+
+
+class RemoteStore(IndexStore):
+    def __init__(self, client: QdrantClient, name: str):
+        super().__init__(name)
+        self.client = client
+        self.manifests = f"{name}__manifests"
+        if not client.collection_exists(self.manifests):
+            client.create_collection(self.manifests, vectors_config={})
+
+    @classmethod
+    def connect(cls, url: str, name: str, api_key: str | None = None) -> "RemoteStore":
+        return cls(QdrantClient(url=url, api_key=api_key, timeout=10), name)
+
+    def collection(self, version: str) -> str:
+        return f"{self.name}__{version}"
+
+    def writer(self, dim: int) -> RemoteWriter:
+        return RemoteWriter(self, new_version(), dim)
+
+    def current_version(self) -> str | None:
+        for alias in self.client.get_aliases().aliases:
+            if alias.alias_name == self.name:
+                return alias.collection_name.removeprefix(f"{self.name}__")
+        return None
+
+    def manifest(self, version: str) -> IndexManifest:
+        records = self.client.retrieve(self.manifests, [point_id(version)], with_payload=True)
+        if not records:
+            raise FileNotFoundError(f"no manifest for version {version!r} of index {self.name!r}")
+        return IndexManifest.model_validate(records[0].payload)
+
+    def open(self, version: str | None = None, hnsw_ef: int = 128) -> RemoteReader:
+        version = version or self.current_version()
+        if version is None:
+            raise FileNotFoundError(f"index {self.name!r} has no published version on the Qdrant server")
+        return RemoteReader(self.client, self.collection(version), self.manifest(version))
+
+    def versions(self) -> list[str]:
+        prefix = f"{self.name}__v"
+        names = [c.name for c in self.client.get_collections().collections if c.name.startswith(prefix)]
+        published = []
+        for name in names:
+            version = name.removeprefix(f"{self.name}__")
+            if self.client.retrieve(self.manifests, [point_id(version)]):
+                published.append(version)
+        return sorted(published)
+
+    def prune(self, keep: int) -> list[str]:
+        current = self.current_version()
+        published = self.versions()
+        doomed = [v for v in published[: max(0, len(published) - keep)] if v != current]
+        for version in doomed:
+            self.client.delete_collection(self.collection(version))
+            self.client.delete(self.manifests, [point_id(version)])
+        return doomed

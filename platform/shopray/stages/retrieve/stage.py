@@ -1,0 +1,122 @@
+"""Stage 2, retrieve: hybrid dense + BM25 retrieval from Qdrant, fused with weighted RRF.
+
+Intent fields become filters; when filters leave too few hits the retriever
+searches again with only the client's hard filters and boosts hits that match
+the intent instead. Session clicks pull the query vector toward what the
+shopper clicked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shopray.api import Filters
+from shopray.config import AppConfig, RetrieverConfig
+from shopray.domain import CandidateSet, Intent
+from shopray.embedding import Embedder, shared_embedder
+from shopray.follow import Follower
+from shopray.graph import SearchContext
+from shopray.stages.retrieve.index import FilterSpec, Hit, HybridQuery, IndexReader, IndexStore, open_store
+
+# How often a retriever looks for a newly published index version.
+INDEX_CHECK_S = 5.0
+
+
+def _normalise(v: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0 else v
+
+
+def filter_specs(intent: Intent, filters: Filters | None) -> tuple[FilterSpec, FilterSpec]:
+    """(hard, soft): the client's filters are hard; the parsed intent is soft."""
+    hard = FilterSpec(**filters.model_dump()) if filters else FilterSpec()
+    soft = FilterSpec(
+        brand=hard.brand or intent.brand,
+        category=hard.category or intent.category,
+        color=hard.color or intent.color,
+        price_min=hard.price_min if hard.price_min is not None else intent.price_min,
+        price_max=hard.price_max if hard.price_max is not None else intent.price_max,
+    )
+    return hard, soft
+
+
+def follow_index(store: IndexStore, hnsw_ef: int, every_s: float = INDEX_CHECK_S) -> Follower[str, IndexReader]:
+    """A reader on the version published now; a rebuild's new version is opened and swapped in within ``every_s``.
+    Readers of old versions are left to the garbage collector: requests in flight still hold them."""
+    follower = Follower(store.current_version, lambda v: store.open(v, hnsw_ef=hnsw_ef), name=f"index:{store.name}", every_s=every_s)
+    follower.check(wait=True)
+    if follower.current is None:
+        raise FileNotFoundError(f"index {store.name!r} has no published version")
+    return follower
+
+
+class Retriever:
+    def __init__(self, index: Follower[str, IndexReader], embedder: Embedder, config: RetrieverConfig, hnsw_ef: int = 128):
+        self.index, self.embedder, self.config, self.hnsw_ef = index, embedder, config, hnsw_ef
+
+    @classmethod
+    def from_config(cls, config: AppConfig) -> "Retriever":
+        index = follow_index(open_store(config.index), config.index.hnsw_ef)
+        return cls(index, shared_embedder(config.embedding), config.retriever, config.index.hnsw_ef)
+
+    def ready(self) -> bool:
+        return self.index.current is not None
+
+    def _query(self, reader: IndexReader, vector: np.ndarray, text: str, filters: FilterSpec) -> list[Hit]:
+        cfg = self.config
+        return reader.query(
+            HybridQuery(
+                dense=vector,
+                sparse_text=text,
+                limit=cfg.candidates,
+                prefetch=max(cfg.prefetch, cfg.candidates),
+                rrf_k=cfg.rrf_k,
+                weights=(cfg.dense_weight, cfg.sparse_weight),
+                filters=filters,
+                hnsw_ef=self.hnsw_ef,
+            )
+        )
+
+    def session_vector(self, reader: IndexReader, clicked: list[str]) -> np.ndarray | None:
+        hits = reader.retrieve(clicked) if clicked else []
+        if not hits:
+            return None
+        return _normalise(np.mean([h.vector for h in hits], axis=0))
+
+    def retrieve(self, query: str, intent: Intent, filters: Filters | None = None, clicked: list[str] | None = None) -> CandidateSet:
+        reader = self.index.current
+        text = intent.keywords or query
+        vector = self.embedder.encode([text])[0]
+        session = self.session_vector(reader, clicked or [])
+        if session is not None:
+            w = self.config.session_weight
+            vector = _normalise((1 - w) * vector + w * session)
+
+        hard, soft = filter_specs(intent, filters)
+        hits = self._query(reader, vector, text, soft)
+        relaxed = len(hits) < self.config.min_filtered and soft != hard
+        if relaxed:
+            seen = {h.product_id for h in hits}
+            extra = [h for h in self._query(reader, vector, text, hard) if h.product_id not in seen]
+            for h in extra:
+                h.score += self.config.boost * soft.matches(h.payload)
+            extra.sort(key=lambda h: -h.score)
+            hits = (hits + extra)[: self.config.candidates]
+
+        dim = self.embedder.dim
+        candidates = CandidateSet(
+            ids=[h.product_id for h in hits],
+            payloads=[h.payload for h in hits],
+            scores=np.array([h.score for h in hits], dtype=float),
+            embeddings=np.stack([h.vector for h in hits]) if hits else np.zeros((0, dim), dtype=np.float32),
+            session_vector=session,
+            notes={"filters_relaxed": relaxed, "index_version": reader.version},
+        )
+        return candidates
+
+    def run(self, ctx: SearchContext) -> SearchContext:
+        req = ctx.request
+        intent = ctx.intent or Intent(keywords=req.query, source="none")
+        ctx.candidates = self.retrieve(req.query, intent, req.filters, req.session.clicked if req.session else None)
+        ctx.versions["index"] = str(ctx.candidates.notes["index_version"])
+        return ctx

@@ -1,0 +1,1 @@
+"""Training the ranker: a cross-encoder fine-tuned from MiniLM on judged queries and synthetic pairs."""

@@ -1,0 +1,133 @@
+"""Every stage in-process (no Ray Serve), and the graph's wiring check."""
+
+import numpy as np
+import pytest
+
+from shopray.api import Filters, SearchRequest, SessionSignal
+from shopray.domain import CandidateSet, Intent
+from shopray.graph import GraphError, SearchContext, check_wiring
+from shopray.pipeline import DIVERSIFY, PARSE, RANK, RETRIEVE, Pipeline
+from shopray.stages.rank.stage import Ranker
+
+pytestmark = pytest.mark.ray  # the fixture index is built with Ray Data
+
+
+@pytest.fixture(scope="module")
+def pipeline(app_config):
+    return Pipeline.from_config(app_config)
+
+
+def _pick(catalog, **kw):
+    return next(p for p in catalog if all(getattr(p, k) == v for k, v in kw.items()))
+
+
+def test_wiring_rejects_a_miswired_graph():
+    check_wiring([PARSE, RETRIEVE, RANK, DIVERSIFY])
+    with pytest.raises(GraphError, match="Ranker.*candidates"):
+        check_wiring([PARSE, RANK, RETRIEVE, DIVERSIFY])
+    with pytest.raises(GraphError, match="Retriever.*intent"):
+        check_wiring([RETRIEVE, RANK])
+
+
+def test_parser_stage_uses_index_vocabulary(pipeline, small_catalog):
+    product = next(p for p in small_catalog if p.brand and p.color and p.category)
+    ctx = pipeline["parse"].run(SearchContext(request=SearchRequest(query=f"{product.color} {product.brand} under 500")))
+    assert ctx.intent.brand == product.brand
+    assert ctx.intent.color == product.color
+    assert ctx.intent.price_max == 500
+
+
+def test_retriever_applies_intent_as_filters(pipeline, small_catalog):
+    retriever = pipeline["retrieve"]
+    brands = [p.brand for p in small_catalog]
+    brand = max(set(brands), key=brands.count)
+    assert brands.count(brand) >= retriever.config.min_filtered
+    cands = retriever.retrieve("anything", Intent(keywords="gift", brand=brand))
+    assert cands.notes["filters_relaxed"] is False
+    assert len(cands) == brands.count(brand) and all(p["brand"] == brand for p in cands.payloads)
+    assert cands.embeddings.shape == (len(cands), 384)
+
+
+def test_retriever_relaxes_filters_that_leave_too_few(pipeline):
+    retriever = pipeline["retrieve"]
+    cands = retriever.retrieve("shoes", Intent(keywords="shoes", price_min=999_000))
+    assert cands.notes["filters_relaxed"] is True
+    assert len(cands) == retriever.config.candidates
+
+
+def test_hard_filters_always_hold(pipeline, small_catalog):
+    brand = small_catalog[3].brand
+    response = pipeline.search(SearchRequest(query="cheap red stuff", k=20, filters=Filters(brand=brand, price_max=10_000)))
+    assert response.results and all(r.brand == brand for r in response.results)
+
+
+def test_ranker_reorders_head_and_keeps_tail(pipeline):
+    ranker = pipeline["rank"]
+    n = ranker.config.top_n
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(n + 5, 384)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    cands = CandidateSet(ids=[str(i) for i in range(n + 5)], payloads=[{}] * (n + 5), scores=np.arange(n + 5, 0, -1.0), embeddings=emb)
+    ranked = ranker.rank("running shoes", cands)
+    assert ranked.ids[n:] == cands.ids[n:]  # unscored tail keeps retriever order below
+    assert np.all(np.diff(ranked.scores) <= 0)
+    assert sorted(ranked.ids[:n], key=int) == cands.ids[:n]
+
+
+class _FixedScorer:
+    version = "fixed"
+
+    def __init__(self, scores):
+        self.scores = np.asarray(scores, dtype=float)
+
+    def score_many(self, requests):
+        return [self.scores[: len(c)] for _, c in requests]
+
+
+@pytest.mark.parametrize(
+    "weight, expected",
+    [(0.0, list("bcda")), (1.0, list("bacd")), (100.0, list("abcd"))],
+)
+def test_ranker_fuses_its_order_with_the_retriever_order(weight, expected):
+    """Retriever order a b c d, scorer order b c d a: the weight moves the final order between the two."""
+    from shopray.config import RankerConfig
+
+    cands = CandidateSet(ids=list("abcd"), payloads=[{}] * 4, scores=np.array([4.0, 3, 2, 1]), embeddings=np.zeros((4, 384), np.float32))
+    ranker = Ranker(_FixedScorer([0.0, 3, 2, 1]), RankerConfig(retriever_weight=weight, session_weight=0))
+    ranked = ranker.rank("q", cands)
+    assert ranked.ids == expected and np.all(np.diff(ranked.scores) <= 0)
+
+
+def test_diversity_zero_keeps_ranker_order_and_one_spreads_brands(pipeline):
+    base = pipeline.search(SearchRequest(query="shoes", k=10, diversity=0))
+    ranked = pipeline["rank"]
+    assert [r.score for r in base.results] == sorted((r.score for r in base.results), reverse=True)
+    diverse = pipeline.search(SearchRequest(query="shoes", k=10, diversity=1))
+    assert len({r.brand for r in diverse.results}) >= len({r.brand for r in base.results})
+    assert ranked is not None
+
+
+def test_response_shape(pipeline):
+    response = pipeline.search(SearchRequest(query="red running shoes under 80", k=5))
+    assert len(response.results) == 5
+    assert set(response.timings_ms) == {"parse", "retrieve", "rank", "diversify", "total"}
+    assert response.intent.source == "rule"
+    assert {"index", "parser", "ranker"} <= set(response.versions)
+    first = response.results[0].model_dump()
+    assert {"product_id", "title", "score"} <= set(first)
+
+
+def test_session_clicks_move_that_brand_up(pipeline, small_catalog):
+    """Clicking three products of one brand lifts that brand in a generic query's results."""
+    query = SearchRequest(query="gift ideas", k=20, diversity=0)
+    before = pipeline.search(query)
+    counts = {}
+    for r in before.results:
+        counts[r.brand] = counts.get(r.brand, 0) + 1
+    # a brand that is present in the catalog but weak in the unpersonalised results
+    brand = next(p.brand for p in small_catalog if p.brand and counts.get(p.brand, 0) == 0)
+    clicked = [p.product_id for p in small_catalog if p.brand == brand][:3]
+    after = pipeline.search(query.model_copy(update={"session": SessionSignal(clicked=clicked + ["no-such-id"])}))
+    share_before = sum(r.brand == brand for r in before.results)
+    share_after = sum(r.brand == brand for r in after.results)
+    assert share_after > share_before, (brand, share_before, share_after)

@@ -1,0 +1,197 @@
+"""The cross-encoder: training end to end into a tmp registry, scoring, int8, and the Ranker stage using it.
+
+A tiny run of `shopray train ranker` on synthetic demo-catalog pairs (no Home
+Depot data, no pre-trained model) produces the model every test here uses.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from shopray.config import AppConfig, EmbeddingConfig, RankerConfig
+from shopray.domain import CandidateSet
+from shopray.registry import ModelNotFound, Registry
+from shopray.stages.rank.cross_encoder import CrossEncoderScorer
+from shopray.stages.rank.scorers import BiEncoderScorer, follow_scorer
+from shopray.stages.rank.stage import Ranker
+from shopray.training.ranker import fit as train_fit
+from shopray.training.ranker import train as train_ranker
+from shopray.training.ranker.data import load_ranker_data, split_of, synthetic_groups
+from shopray.training.ranker.fit import init_cross_encoder
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ranker-train")
+    argv = [
+        "--no-homedepot", "--synthetic-queries", "400", "--max-steps", "50", "--eval-every", "25",
+        "--batch-size", "16", "--max-length", "32", "--registry", str(root / "registry"),
+        "--run-dir", str(root / "run"), "--alias", "production", "--no-progress",
+    ]  # fmt: skip
+    result = train_ranker.train(train_ranker.parse_args(argv))
+    return {**result, "registry": Registry(root / "registry"), "root": root}
+
+
+@pytest.fixture(scope="module")
+def scorer(trained):
+    return CrossEncoderScorer(trained["path"], device="cpu", max_length=32, batch_size=16)
+
+
+def test_split_is_by_query_stable_and_about_80_20():
+    queries = [f"query number {i}" for i in range(4000)]
+    val = [q for q in queries if split_of(q) == "val"]
+    assert 0.17 < len(val) / len(queries) < 0.23
+    assert all(split_of(q.upper() + "  ") == split_of(q) for q in queries[:200])  # lower-cased, stripped
+
+
+def test_synthetic_groups_grade_matches_above_mismatches():
+    groups = synthetic_groups(200, seed=3)
+    assert all(len(g) >= 4 and g.labels[0] == 1.0 for g in groups)  # the anchor product matches its own query
+    labels = np.array([y for g in groups for y in g.labels])
+    assert set(np.unique(labels)) >= {0.0, 1.0} and labels.min() >= 0 and labels.max() <= 1
+
+
+def test_data_without_homedepot_splits_synthetic_queries():
+    data = load_ranker_data(None, synthetic_queries=300, seed=1)
+    assert data.train and data.val
+    assert not {g.query for g in data.train} & {g.query for g in data.val}
+
+
+def test_training_checkpoints_stops_and_registers_a_card(trained):
+    reg = trained["registry"]
+    assert reg.resolve("ranker", "production") == trained["version"]
+    card = reg.card("ranker", "production")
+    assert card.metric == "ndcg@10" and card.score == trained["metrics"]["ndcg@10"]
+    assert {"ndcg@10_int8", "biencoder_ndcg@10", "steps", "best_step"} <= set(card.metrics)
+    assert card.data["sources"] == "synthetic demo-catalog pairs" and card.data["train_pairs"] > 0
+    assert card.parent and card.parameters and card.parameters > 20_000_000
+    state = json.loads((trained["root"] / "run" / "state.json").read_text())
+    assert [h["step"] for h in state["history"]] == [0, 25, 50]
+    assert card.metrics["steps"] == 50 and trained["stopped"] == "all steps done"
+
+
+def test_training_beats_the_untrained_head(trained):
+    history = trained["history"]
+    assert max(h["val_ndcg@10"] for h in history[1:]) > history[0]["val_ndcg@10"] + 0.05
+
+
+def test_trained_model_separates_matches_from_random_products(scorer):
+    groups = [g for g in synthetic_groups(150, seed=99)]  # seed 99: products and queries unseen in training
+    pos = scorer.score_pairs([g.query for g in groups], [g.texts[0] for g in groups])
+    neg = scorer.score_pairs([g.query for g in groups], [g.texts[-1] for g in groups])
+    unrelated = np.array([g.labels[-1] == 0.0 for g in groups])
+    auc = np.mean(pos[unrelated][:, None] > neg[unrelated][None, :])
+    assert auc > 0.8, auc
+
+
+def test_scores_keep_input_order_and_ignore_padding(scorer):
+    queries = ["red running shoes", "cordless drill", "blender", "yoga mat"] * 3
+    texts = [
+        "Nike Pegasus 40 Men's Running Shoes - Red, Size 10",
+        "DeWalt 20V MAX Cordless Drill Driver Kit with two batteries and a charger in a hard case",
+        "Vitamix",
+        "Yoloha Nomad 5mm Lightweight Yoga Mat, Green",
+    ] * 3
+    one = scorer.score_pairs(queries, texts, batch_size=1)
+    many = scorer.score_pairs(queries, texts, batch_size=64)
+    np.testing.assert_allclose(one, many, atol=1e-5)
+    assert one.shape == (12,) and np.all((one >= 0) & (one <= 1))
+    perm = np.random.default_rng(0).permutation(12)
+    np.testing.assert_allclose(scorer.score_pairs([queries[i] for i in perm], [texts[i] for i in perm]), one[perm], atol=1e-5)
+    assert scorer.score("drill", []).shape == (0,)
+
+
+def test_score_many_equals_one_request_at_a_time(scorer):
+    def cands(titles):
+        return CandidateSet(ids=[str(i) for i in range(len(titles))], payloads=[{"title": t} for t in titles], scores=np.zeros(len(titles)), embeddings=np.zeros((len(titles), 384), np.float32))
+
+    a, b = cands(["Ninja Blender, 48 oz", "Klein Tools Screwdriver Set"]), cands(["Reebok Club C 85 Sneakers"])
+    together = scorer.score_many([("blender", a), ("sneakers", b)])
+    assert [len(s) for s in together] == [2, 1]
+    np.testing.assert_allclose(together[0], scorer.score("blender", ["Ninja Blender, 48 oz", "Klein Tools Screwdriver Set"]), atol=1e-5)
+    np.testing.assert_allclose(together[1], scorer.score("sneakers", ["Reebok Club C 85 Sneakers"]), atol=1e-5)
+
+
+def test_int8_quantizes_linear_layers_and_tracks_fp32(trained, scorer):
+    int8 = CrossEncoderScorer(trained["path"], device="cpu", quantize="int8", max_length=32)
+    quantized = [m for m in int8.model.modules() if type(m).__module__.startswith("torch.ao.nn.quantized.dynamic")]
+    assert len(quantized) >= 36  # 6 layers x (q, k, v, out, up, down)
+    assert int8.version.endswith(":int8") and scorer.version.endswith(":fp32")
+    groups = synthetic_groups(60, seed=5)
+    q = [g.query for g in groups for _ in g.texts]
+    t = [x for g in groups for x in g.texts]
+    assert np.corrcoef(int8.score_pairs(q, t), scorer.score_pairs(q, t))[0, 1] > 0.95
+
+
+def test_device_follows_the_hardware(trained):
+    scorer = CrossEncoderScorer(trained["path"], device="auto", max_length=32)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert scorer.device == expected and next(scorer.model.parameters()).device.type == expected
+    assert scorer.dtype == ("fp16" if expected == "cuda" else "fp32")
+
+
+def test_ranker_stage_uses_the_cross_encoder_by_config(trained):
+    config = AppConfig(embedding=EmbeddingConfig(device="cpu"), ranker=RankerConfig(kind="crossencoder", model=trained["path"], top_n=3, max_length=32, retriever_weight=0))
+    ranker = Ranker.from_config(config)
+    assert isinstance(ranker.scorer, CrossEncoderScorer) and ranker.scorer.version.startswith(f"crossencoder:{trained['version']}")
+    titles = ["Klein Tools Screwdriver Set", "Anker Soundcore Wireless Headphones", "Ninja Professional Blender, 72 oz", "Yoga Mat"]
+    cands = CandidateSet(ids=list("abcd"), payloads=[{"title": t} for t in titles], scores=np.array([4.0, 3, 2, 1]), embeddings=np.zeros((4, 384), np.float32))
+    ranked = ranker.rank("blender", cands)
+    expected = np.argsort(-ranker.scorer.score("blender", titles[:3]), kind="stable")
+    assert ranked.ids[:3] == [list("abc")[i] for i in expected] and ranked.ids[3] == "d"
+
+
+def test_missing_model_fails_loudly_or_falls_back_by_kind(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOPRAY_HOME", str(tmp_path))  # an empty registry
+    base = {"embedding": EmbeddingConfig(device="cpu")}
+    with pytest.raises(ModelNotFound, match="production"):
+        follow_scorer(AppConfig(**base, ranker=RankerConfig(kind="crossencoder")))
+    assert isinstance(follow_scorer(AppConfig(**base, ranker=RankerConfig(kind="auto"))).current, BiEncoderScorer)
+    assert isinstance(follow_scorer(AppConfig(**base)).current, BiEncoderScorer)  # the default needs no trained model
+
+
+def test_init_gives_a_fresh_head_on_minilm_weights(tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    a = AutoModelForSequenceClassification.from_pretrained(init_cross_encoder(tmp_path / "a", seed=1))
+    b = AutoModelForSequenceClassification.from_pretrained(init_cross_encoder(tmp_path / "b", seed=2))
+    assert a.config.num_labels == 1
+    assert torch.equal(a.bert.encoder.layer[0].attention.self.query.weight, b.bert.encoder.layer[0].attention.self.query.weight)
+    assert not torch.equal(a.classifier.weight, b.classifier.weight)
+
+
+def test_listwise_loss_prefers_the_judged_order_within_each_query():
+    labels = torch.tensor([1.0, 0.5, 0.0, 1.0, 0.0])
+    groups = torch.tensor([0, 0, 0, 7, 7])
+    right = torch.tensor([3.0, 1.0, -2.0, 2.0, -1.0])
+    swapped = torch.tensor([1.0, 3.0, -2.0, 2.0, -1.0])  # query 0's best two products swapped
+    assert train_fit.listwise_loss(right, labels, groups) < train_fit.listwise_loss(swapped, labels, groups)
+    # A query whose products are all irrelevant has no target distribution and adds nothing.
+    assert float(train_fit.listwise_loss(right, torch.zeros(5), groups)) == 0.0
+
+
+def test_listwise_batches_hold_whole_queries():
+    pairs = [(f"q{g}", f"t{i}", 0.5, g) for g in range(20) for i in range(g % 5 + 1)]
+    fit = train_fit.Fit(torch.nn.Linear(1, 1), None, pairs, batch_size=8, listwise=1.0)
+    batches = fit._epoch_batches(__import__("random").Random(0))
+    assert sorted(j for b in batches for j in b) == list(range(len(pairs)))
+    for batch in batches:
+        groups = {pairs[j][3] for j in batch}
+        assert all(sum(p[3] == g for p in pairs) == sum(pairs[j][3] == g for j in batch) for g in groups)
+        assert len(batch) <= 8
+
+
+def test_training_continues_from_a_registered_ranker_with_a_listwise_loss(trained, tmp_path):
+    argv = [
+        "--no-homedepot", "--synthetic-queries", "200", "--max-steps", "6", "--eval-every", "3", "--batch-size", "16",
+        "--max-length", "32", "--registry", str(trained["root"] / "registry"), "--run-dir", str(tmp_path / "run"),
+        "--alias", "none", "--no-progress", "--init", "production", "--listwise", "1.0",
+    ]  # fmt: skip
+    result = train_ranker.train(train_ranker.parse_args(argv))
+    card = trained["registry"].card("ranker", result["version"])
+    assert card.parent.startswith(f"ranker:{trained['version']} ") and card.base_model == f"ranker {trained['version']}"
+    assert "listwise" in card.config["loss"]
+    # It starts where the registered model is, not from a fresh head.
+    assert result["history"][0]["val_ndcg@10"] > 0
