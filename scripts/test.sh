@@ -4,7 +4,8 @@
 # a failure for the whole suite, which must never pass by selecting nothing.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# -rs lists every skip with its reason; --durations shows the slowest tests.
+.venv/bin/python -m pytest -q -p no:cacheprovider -rs --durations=20 "$@"
 rc=$?
 if [[ $rc -eq 5 ]]; then
     echo "test: pytest collected no tests" >&2

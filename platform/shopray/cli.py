@@ -70,57 +70,18 @@ def cmd_index(ns: argparse.Namespace) -> int:
 
 
 def cmd_serve(ns: argparse.Namespace) -> int:
-    import ray
-    from ray import serve
-    from ray.serve.schema import ServeDeploySchema
-
-    from shopray.stages.retrieve.ingest import ensure_index
+    from shopray.serving.launch import serve_command
 
     serve_file = _serve_file(ns.config)
-    app = serve_file["applications"][0]
-    app["args"] = _app_args(serve_file, ns.catalog)
-    serve_file.setdefault("http_options", {}).update({"host": ns.host, "port": ns.port})
-    schema = ServeDeploySchema.model_validate(serve_file)
+    serve_file["applications"][0]["args"] = _app_args(serve_file, ns.catalog)
+    return serve_command(ns, serve_file)
 
-    # Joining a cluster is explicit: attaching to whatever Ray runs on the machine could
-    # redeploy someone else's application.
-    if ns.address:
-        ray.init(address=ns.address)
-    elif ns.no_block:
-        print("--no-block needs --address of a running cluster: a cluster this command starts stops when it exits", file=sys.stderr)
-        return 2
-    else:
-        # More logical CPUs than cores: replicas ask for fractions and mostly wait on I/O.
-        ray.init(address="local", num_cpus=ns.num_cpus or max(4, os.cpu_count() or 1), include_dashboard=False)
-    version = ensure_index(AppConfig.model_validate(app["args"]))
-    print(f"index {app['args'].get('index', {}).get('name', 'demo')} version {version}", file=sys.stderr)
-    serve.start(http_options={"host": ns.host, "port": ns.port})
-    # The same call `serve run config.yaml` and KubeRay make: Serve imports build_app itself
-    # and applies the file's deployment overrides.
-    serve.context._get_global_client().deploy_apps(schema)
-    name = app.get("name", "default")
-    deadline = time.monotonic() + ns.timeout
-    while time.monotonic() < deadline:
-        status = serve.status().applications.get(name)
-        if status and status.status == "RUNNING":
-            break
-        if status and status.status == "DEPLOY_FAILED":
-            print(f"deploy failed: {status.message}", file=sys.stderr)
-            return 1
-        time.sleep(1)
-    else:
-        print("timed out waiting for the application to start", file=sys.stderr)
-        return 1
-    # The cluster address lets operators' tools (fault drills, `shopray tune --address`) join this cluster.
-    print(f"shopray is serving on http://{ns.host}:{ns.port} (POST /search, GET /healthz, GET /docs); Ray cluster {ray.get_runtime_context().gcs_address}", flush=True)
-    if ns.no_block:
-        return 0
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        serve.shutdown()
-    return 0
+
+def cmd_bootstrap(ns: argparse.Namespace) -> int:
+    from shopray.serving.launch import bootstrap_command
+
+    serve_file = _serve_file(ns.config)
+    return bootstrap_command(ns, AppConfig.model_validate(_app_args(serve_file, ns.catalog)))
 
 
 def cmd_search(ns: argparse.Namespace) -> int:
@@ -204,10 +165,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--num-cpus", type=int, default=None, help="logical CPUs Ray may hand out (default max(4, cores))")
+    p.add_argument("--metrics-port", type=int, default=8080, help="Prometheus metrics port of a local cluster (default 8080, Ray's usual)")
     p.add_argument("--timeout", type=float, default=600, help="seconds to wait for the app to start")
     p.add_argument("--address", default=os.environ.get("RAY_ADDRESS"), help="Ray cluster to deploy into (default $RAY_ADDRESS; unset: start a local one)")
     p.add_argument("--no-block", action="store_true", help="return once the app is running; needs --address")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("bootstrap", help="train the models `model: auto` names for the catalog, where missing (serve does it too)")
+    p.add_argument("--config", default=None, help=f"Serve config file (default {DEFAULT_CONFIG} if present)")
+    p.add_argument("--catalog", default=None, help="catalog the models are for (indexed first if needed)")
+    p.add_argument("--address", default=os.environ.get("RAY_ADDRESS"), help="Ray cluster to train on (default $RAY_ADDRESS; unset: a local one)")
+    p.add_argument("--num-cpus", type=int, default=None, help="logical CPUs of a local cluster (default max(4, cores))")
+    p.add_argument("--metrics-port", type=int, default=8080, help="Prometheus metrics port of a local cluster")
+    p.set_defaults(func=cmd_bootstrap)
 
     p = sub.add_parser("search", help="query a running server")
     p.add_argument("query")

@@ -51,7 +51,7 @@ class EmbeddingConfig(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: str | None = Field(default=None, description="Sentence-transformers model directory. None: the packaged all-MiniLM-L6-v2.")
-    batch_size: int = Field(default=128, ge=1, le=4096, description="Texts per encoder batch.")
+    batch_size: int = Field(default=32, ge=1, le=4096, description="Texts per encoder forward pass; ingestion feeds texts in order of length, and on CPU small batches of similar length ran fastest.")
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where the encoder runs; auto picks CUDA when visible.")
 
 
@@ -71,7 +71,11 @@ class ParserEngineConfig(_Strict):
 class ParserConfig(_Strict):
     budget_ms: float = Field(default=1500, gt=0, description="How long the ingress waits for a parse; past it the request goes on with keyword-only intent ('parser_timeout').")
     kind: Literal["rule", "llm"] = Field(default="rule", description="Which parser answers: 'rule' (catalog-vocabulary rules) or 'llm' (a vLLM-served model, with the rule parser as fallback).")
-    model: str = Field(default="production", description="LLM parser model: a registry alias or version of kind 'parser', or a path to any Hugging Face model directory.")
+    model: str = Field(
+        default="auto",
+        description="LLM parser model. auto: the parser trained for the served index's catalog with `bootstrap.parser` (`shopray serve` trains it "
+        "when missing); or a registry alias (production, candidate) or version of kind 'parser', or a path to any Hugging Face model directory.",
+    )
     registry: Path | None = Field(default=None, description="Model registry root; default ~/.shopray/registry ($SHOPRAY_HOME moves it).")
     timeout_ms: int = Field(default=400, ge=10, le=60_000, description="Budget for one LLM parse; past it the rule parser answers and the response says 'parser_timeout'.")
     max_tokens: int = Field(default=64, ge=8, le=1024, description="Longest LLM answer in tokens (the trained parser needs about 16-30).")
@@ -105,9 +109,14 @@ class RankerConfig(_Strict):
     kind: Literal["biencoder", "crossencoder", "auto"] = Field(
         default="biencoder",
         description="Scoring model. biencoder: MiniLM cosine, needs no training. crossencoder: the fine-tuned cross-encoder named by `model`; "
-        "start-up fails without one. auto: the cross-encoder when `model` resolves, else the bi-encoder.",
+        "while there is none the bi-encoder answers and responses say so in `degraded` (ranker_warming, ranker_unavailable). "
+        "auto: the cross-encoder when `model` resolves, else the bi-encoder, which is then not a fallback.",
     )
-    model: str = Field(default="production", description="Cross-encoder to load: a model-registry alias (production, candidate), a registry version id, or a model directory.")
+    model: str = Field(
+        default="auto",
+        description="Cross-encoder to load. auto: the one trained with `bootstrap.ranker` (`shopray serve` trains it when missing); or a "
+        "model-registry alias (production, candidate), a registry version id, or a model directory.",
+    )
     registry: Path | None = Field(default=None, description="Model registry root; default ~/.shopray/registry ($SHOPRAY_HOME moves it).")
     refresh_s: float = Field(
         default=5.0, ge=0,
@@ -137,6 +146,51 @@ class DiversifierConfig(_Strict):
     default_diversity: float = Field(default=0.0, ge=0, le=1, description="Diversity when a request gives none; 0 keeps the ranker's order.")
 
 
+# The parser architectures a recipe or a sweep names by size: Qwen2 widths, depths and heads.
+PARSER_SIZES = {
+    "xs": {"hidden_size": 96, "layers": 2, "heads": 3, "kv_heads": 1, "intermediate_size": 256},
+    "s": {"hidden_size": 192, "layers": 3, "heads": 6, "kv_heads": 2, "intermediate_size": 512},
+    "m": {"hidden_size": 256, "layers": 4, "heads": 8, "kv_heads": 2, "intermediate_size": 768},
+}
+
+
+class ParserRecipe(_Strict):
+    """How `shopray serve` trains the LLM parser for a catalog that has none (the defaults are `shopray train parser`'s)."""
+
+    examples: int = Field(default=30000, ge=100, description="Synthetic training queries generated from the catalog.")
+    heldout: int = Field(default=300, ge=0, description="Held-out queries (other templates, other seed) the card's field F1 is measured on, through vLLM.")
+    steps: int = Field(default=1200, ge=1, description="Optimizer steps.")
+    batch_size: int = Field(default=64, ge=1, description="Examples per step.")
+    lr: float = Field(default=3e-3, gt=0, description="Peak AdamW learning rate.")
+    model_size: Literal["xs", "s", "m"] = Field(default="s", description="Architecture of the from-scratch Qwen2 parser: xs (96 wide, 2 layers), s (192, 3), m (256, 4).")
+    seed: int = Field(default=0, description="Seed for data and initialisation.")
+
+
+class RankerRecipe(_Strict):
+    """How `shopray serve` trains the cross-encoder when it has none: MiniLM-L6 fine-tuned on graded synthetic queries over the demo catalog,
+    a query-title relevance model for any catalog (nothing here is trained on data the project may not publish)."""
+
+    synthetic_queries: int = Field(default=2000, ge=10, description="Synthetic demo-catalog queries, about 6 graded products each.")
+    max_steps: int = Field(default=200, ge=1, description="Optimizer steps (validation NDCG on the synthetic queries levels off by about 200).")
+    batch_size: int = Field(default=32, ge=1, description="Pairs per step.")
+    lr: float = Field(default=5e-5, gt=0, description="Peak AdamW learning rate.")
+    max_length: int = Field(default=48, ge=8, le=512, description="Tokens of a query+title pair the model reads while training.")
+    seed: int = Field(default=0, description="Seed for data, head initialisation and batch order.")
+
+
+class BootstrapConfig(_Strict):
+    """Models `model: auto` names that `shopray serve` trains when they are missing, as Ray tasks beside the serving app.
+
+    Each is trained once per content: the parser per catalog (its vocabulary is the parser's output space), the
+    ranker per recipe; both per training code. Until one is registered the app answers without it and says so in
+    ``degraded`` (``parser_warming``, ``ranker_warming``)."""
+
+    enabled: bool = Field(default=True, description="Train missing `auto` models at `shopray serve`; off: answer without them (`*_unavailable`).")
+    threads: int | None = Field(default=None, ge=1, le=256, description="torch threads of a training task; None: all cores (serving is mostly idle while a fresh machine warms up).")
+    parser: ParserRecipe = Field(default_factory=ParserRecipe, description="The parser's training recipe.")
+    ranker: RankerRecipe = Field(default_factory=RankerRecipe, description="The cross-encoder's training recipe.")
+
+
 class LimitsConfig(_Strict):
     """Admission control at the ingress: shed load early with a clear status instead of queueing forever."""
 
@@ -159,6 +213,7 @@ class AppConfig(_Strict):
     ranker: RankerConfig = Field(default_factory=RankerConfig, description="Stage 3 settings.")
     diversifier: DiversifierConfig = Field(default_factory=DiversifierConfig, description="Stage 4 settings.")
     limits: LimitsConfig = Field(default_factory=LimitsConfig, description="Body size, concurrency and rate limits.")
+    bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig, description="Models trained at `shopray serve` when `model: auto` finds none.")
 
 
 class ServeFile(BaseModel):

@@ -9,6 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shopray.api import SearchRequest
+
 pytestmark = pytest.mark.ray
 
 ARTIFACT = Path(__file__).resolve().parents[2] / "artifacts" / "hostile-input.md"
@@ -60,6 +62,9 @@ CASES = [
     ("unknown filter key", "POST", "/search", {"query": "shoes", "filters": {"$where": "1"}}, JSON, 422),
     ("contradictory price filter", "POST", "/search", {"query": "shoes", "filters": {"price_min": 100, "price_max": 10}}, JSON, 422),
     ("extra top-level field", "POST", "/search", {"query": "shoes", "admin": True}, JSON, 422),
+    ("unknown intent field to ignore", "POST", "/search", {"query": "shoes", "ignore_intent": ["size"]}, JSON, 422),
+    ("ignore_intent not a list", "POST", "/search", {"query": "shoes", "ignore_intent": "brand"}, JSON, 422),
+    ("ignore_intent longer than the fields", "POST", "/search", {"query": "shoes", "ignore_intent": ["brand"] * 6}, JSON, 422),
     ("oversized X-Request-ID", "POST", "/search", {"query": "shoes"}, {**JSON, "x-request-id": "r" * 5000}, 422),
     ("GET on /search", "GET", "/search", None, {}, 405),
     ("unknown route", "POST", "/nope", {"query": "shoes"}, JSON, 404),
@@ -81,8 +86,12 @@ def results(serve_url):
     return rows
 
 
-def test_at_least_30_cases():
-    assert len(CASES) >= 30
+def test_every_request_field_and_every_promised_status_is_attacked():
+    """A new SearchRequest field, or a status the API promises, without a hostile case fails here."""
+
+    attacked = {key for _, _, _, body, _, _ in CASES if isinstance(body, dict) for key in body}
+    assert set(SearchRequest.model_fields) <= attacked, set(SearchRequest.model_fields) - attacked
+    assert {404, 405, 403, 413, 422} <= {expected for *_, expected in CASES}
 
 
 @pytest.mark.parametrize("index", range(len(CASES)), ids=[c[0] for c in CASES])

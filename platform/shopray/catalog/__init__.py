@@ -7,6 +7,7 @@ reported with its line number (1-based, header counted for CSV) and a reason.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -107,6 +108,14 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, dict | Exception]]:
 
 
 READERS = {".jsonl": _jsonl_rows, ".json": _jsonl_rows, ".csv": _csv_rows, ".parquet": _parquet_rows}
+
+
+def catalog_sha256(products: list[Product]) -> str:
+    """The catalog's content: an index version and the models trained for it are keyed by it."""
+    digest = hashlib.sha256()
+    for p in products:
+        digest.update(p.model_dump_json().encode())
+    return digest.hexdigest()
 
 
 def load_products(catalog: str) -> CatalogLoad:

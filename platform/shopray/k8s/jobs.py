@@ -33,7 +33,9 @@ def _stamp(template: dict, name: str, kind: str, entrypoint: str, deadline_s: in
 
 
 def index_job(template: dict, source: str, catalog: str, index: str) -> dict:
-    entrypoint = f"shopray index --config {IMAGE_ROOT}/{source} --catalog {catalog} --name {index}"
+    """Index the catalog, then train the models `model: auto` names for it (the replicas swap them in when registered)."""
+    config = f"--config {IMAGE_ROOT}/{source} --catalog {catalog}"
+    entrypoint = f"shopray index {config} --name {index} && shopray bootstrap {config}"
     return _stamp(template, job_name("index", index), "index", entrypoint, INDEX_DEADLINE_S)
 
 

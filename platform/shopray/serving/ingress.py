@@ -118,7 +118,8 @@ class SearchIngress:
             ready = await asyncio.wait_for(asyncio.gather(*(h.ready.remote() for h in self.handles.values())), timeout=5)
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
             return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={"ready": False, "error": type(exc).__name__})
-        return JSONResponse(status_code=200 if all(ready) else 503, content={"ready": all(ready), "stages": dict(zip(names, ready))})
+        ok = all(ready)
+        return JSONResponse(status_code=200 if ok else 503, headers={} if ok else {"Retry-After": "5"}, content={"ready": ok, "stages": dict(zip(names, ready))})
 
     @app.get("/admin/config")
     async def admin_config(self, x_admin_key: str | None = Header(default=None)):

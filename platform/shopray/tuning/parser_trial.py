@@ -19,6 +19,7 @@ from ray import tune
 
 from shopray.catalog import load_products
 from shopray.catalog.demo import DEFAULT_SEED, generate_demo_catalog
+from shopray.config import PARSER_SIZES
 from shopray.domain import Intent
 from shopray.stages.parse.candidates import CandidateFinder
 from shopray.stages.parse.prompt import messages, normalize_query
@@ -31,14 +32,14 @@ from shopray.training.parser.model import save
 from shopray.training.parser.tokenizer import IM_END
 from shopray.training.parser.train import build
 from shopray.tuning.dotted import apply_dotted
-from shopray.tuning.trials import MODEL_SIZES, ParserTrialSettings, threads_for
+from shopray.tuning.trials import ParserTrialSettings, threads_for
 
 
 def train_args(s: ParserTrialSettings, threads: int):
 
     return TrainArgs(
         catalog=s.catalog, examples=s.examples, heldout=s.heldout, steps=s.steps, batch_size=s.batch_size, lr=s.lr, warmup=s.warmup,
-        seed=s.seed, vocab_size=s.vocab_size, threads=threads, progress=False, alias=None, promote=False, **MODEL_SIZES[s.model_size],
+        seed=s.seed, vocab_size=s.vocab_size, threads=threads, progress=False, alias=None, promote=False, **PARSER_SIZES[s.model_size],
     )
 
 

@@ -59,11 +59,6 @@ class ParserTrialSettings(_Strict):
     seed: int = Field(default=0, description="Seed for data and init.")
 
 
-MODEL_SIZES = {
-    "xs": {"hidden_size": 96, "layers": 2, "heads": 3, "kv_heads": 1, "intermediate_size": 256},
-    "s": {"hidden_size": 192, "layers": 3, "heads": 6, "kv_heads": 2, "intermediate_size": 512},
-    "m": {"hidden_size": 256, "layers": 4, "heads": 8, "kv_heads": 2, "intermediate_size": 768},
-}
 
 
 class JudgmentsSpec(_Strict):

@@ -12,9 +12,9 @@ import torch
 
 from shopray.config import AppConfig, EmbeddingConfig, RankerConfig
 from shopray.domain import CandidateSet
-from shopray.registry import ModelNotFound, Registry
+from shopray.registry import Registry
 from shopray.stages.rank.cross_encoder import CrossEncoderScorer
-from shopray.stages.rank.scorers import BiEncoderScorer, follow_scorer
+from shopray.stages.rank.scorers import BiEncoderScorer
 from shopray.stages.rank.stage import Ranker
 from shopray.training.ranker import fit as train_fit
 from shopray.training.ranker import train as train_ranker
@@ -143,13 +143,43 @@ def test_ranker_stage_uses_the_cross_encoder_by_config(trained):
     assert ranked.ids[:3] == [list("abc")[i] for i in expected] and ranked.ids[3] == "d"
 
 
-def test_missing_model_fails_loudly_or_falls_back_by_kind(tmp_path, monkeypatch):
+def _ctx(titles: list[str]):
+    from shopray.api import SearchRequest
+    from shopray.domain import Intent
+    from shopray.graph import SearchContext
+
+    cands = CandidateSet(ids=[str(i) for i in range(len(titles))], payloads=[{"title": t} for t in titles], scores=np.arange(len(titles), 0, -1.0),
+                         embeddings=np.eye(len(titles), 384, dtype=np.float32))
+    return SearchContext(request=SearchRequest(query="blender"), intent=Intent(keywords="blender"), candidates=cands)
+
+
+def test_a_missing_cross_encoder_is_a_labelled_fallback_and_auto_or_biencoder_need_none(tmp_path, monkeypatch):
     monkeypatch.setenv("SHOPRAY_HOME", str(tmp_path))  # an empty registry
     base = {"embedding": EmbeddingConfig(device="cpu")}
-    with pytest.raises(ModelNotFound, match="production"):
-        follow_scorer(AppConfig(**base, ranker=RankerConfig(kind="crossencoder")))
-    assert isinstance(follow_scorer(AppConfig(**base, ranker=RankerConfig(kind="auto"))).current, BiEncoderScorer)
-    assert isinstance(follow_scorer(AppConfig(**base)).current, BiEncoderScorer)  # the default needs no trained model
+    for model in ("production", "auto"):
+        ranker = Ranker.from_config(AppConfig(**base, ranker=RankerConfig(kind="crossencoder", model=model)))
+        ctx = ranker.run(_ctx(["Blender", "Yoga Mat", "Drill"]))
+        assert ctx.degraded == ["ranker_unavailable"] and ctx.versions["ranker"].startswith("biencoder:"), model
+        assert ranker.ready()  # the app still answers: degraded, not down
+    assert isinstance(Ranker.from_config(AppConfig(**base, ranker=RankerConfig(kind="auto"))).scorers.current, BiEncoderScorer)
+    for kind in ("auto", "biencoder"):  # the bi-encoder is then the configured scorer, not a fallback
+        ctx = Ranker.from_config(AppConfig(**base, ranker=RankerConfig(kind=kind))).run(_ctx(["Blender", "Yoga Mat"]))
+        assert ctx.degraded == [] and ctx.versions["ranker"].startswith("biencoder:"), kind
+
+
+def test_while_the_model_is_trained_the_fallback_says_ranker_warming(tmp_path, monkeypatch):
+    from shopray.bootstrap import progress
+    from shopray.bootstrap.keys import AutoModel
+    from shopray.config import RankerRecipe
+
+    monkeypatch.setenv("SHOPRAY_HOME", str(tmp_path))
+    auto = AutoModel("ranker", RankerRecipe())
+    reporter = progress.Reporter(auto.registry, "ranker", auto.key())
+    try:
+        ctx = Ranker.from_config(AppConfig(embedding=EmbeddingConfig(device="cpu"), ranker=RankerConfig(kind="crossencoder"))).run(_ctx(["Blender", "Drill"]))
+        assert ctx.degraded == ["ranker_warming"]
+    finally:
+        reporter.close()
 
 
 def test_init_gives_a_fresh_head_on_minilm_weights(tmp_path):
@@ -193,5 +223,8 @@ def test_training_continues_from_a_registered_ranker_with_a_listwise_loss(traine
     card = trained["registry"].card("ranker", result["version"])
     assert card.parent.startswith(f"ranker:{trained['version']} ") and card.base_model == f"ranker {trained['version']}"
     assert "listwise" in card.config["loss"]
-    # It starts where the registered model is, not from a fresh head.
-    assert result["history"][0]["val_ndcg@10"] > 0
+    # It starts where the registered model is, not from a fresh head: step 0 scores exactly what production scores.
+    val = load_ranker_data(None, synthetic_queries=200, seed=0).val
+    production = train_fit.val_ndcg(CrossEncoderScorer(trained["path"], device="cpu", max_length=32, batch_size=64), val)
+    fresh = train_fit.val_ndcg(CrossEncoderScorer(init_cross_encoder(tmp_path / "fresh"), device="cpu", max_length=32, batch_size=64), val)
+    assert abs(result["history"][0]["val_ndcg@10"] - production) < 1e-3 and abs(production - fresh) > 1e-3

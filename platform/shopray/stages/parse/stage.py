@@ -22,6 +22,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from shopray.bootstrap.keys import AUTO, AutoModel, is_structured
 from shopray.config import AppConfig, ParserConfig
 from shopray.domain import Intent, Vocabulary
 from shopray.follow import Follower
@@ -36,7 +37,7 @@ from shopray.stages.retrieve.index import IndexStore, open_store
 
 log = logging.getLogger(__name__)
 
-WARMING = "parser_warming"
+WARMING, UNSTRUCTURED = "parser_warming", "parser_unstructured_catalog"
 ENGINE_GRACE_S = 30.0  # a replaced engine keeps serving parses already on it this long
 MISSING_MODEL_HINT = "no parser model %r (%s): the rule parser answers and responses say 'parser_unavailable'; train one with `shopray train parser`"
 
@@ -64,17 +65,26 @@ def without_fields(intent: Intent, ignored: list[str]) -> Intent:
 
 def index_terms(store: IndexStore, every_s: float) -> Follower[str, CatalogTerms]:
     """The catalog terms of the index version published now, following rebuilds."""
-    terms = Follower(store.current_version, lambda v: CatalogTerms.build(v, store.manifest(v).vocabulary), name=f"parser-terms:{store.name}", every_s=every_s)
+
+    def build(version: str) -> CatalogTerms:
+        manifest = store.manifest(version)
+        return CatalogTerms.build(version, manifest.vocabulary, manifest.catalog_sha256)
+
+    terms = Follower(store.current_version, build, name=f"parser-terms:{store.name}", every_s=every_s)
     terms.check(wait=True)
     if terms.current is None:
         raise FileNotFoundError(f"index {store.name!r} has no published version")
     return terms
 
 
-def model_resolver(config: ParserConfig):
-    """What ``config.model`` names now: a model directory, or None while there is none."""
+def model_resolver(config: ParserConfig, terms: Follower[str, CatalogTerms], auto: AutoModel):
+    """What ``config.model`` names now: a model directory, or None while there is none. ``auto`` names the parser
+    trained for the served catalog, and none for a catalog with no fields to learn."""
 
     def resolve() -> Path | None:
+        if config.model == AUTO:
+            current = terms.current
+            return auto.resolve(current.catalog_sha256) if is_structured(current.vocabulary) else None
         try:
             return resolve_model("parser", config.model, config.registry)
         except ModelNotFound:
@@ -83,8 +93,8 @@ def model_resolver(config: ParserConfig):
     return resolve
 
 
-def model_follower(config: ParserConfig) -> Follower[Path, LLMParser]:
-    """The LLM parser of the model ``config.model`` names now; its engine starts in the background."""
+def model_follower(config: ParserConfig, resolve) -> Follower[Path, LLMParser]:
+    """The LLM parser of the model ``resolve`` names now; its engine starts in the background."""
 
     def build(model_dir: Path) -> LLMParser:
         parser = LLMParser.load(model_dir, config, model_label(model_dir))
@@ -92,12 +102,12 @@ def model_follower(config: ParserConfig) -> Follower[Path, LLMParser]:
             raise RuntimeError(f"parser engine for {model_dir} did not start: {parser.engine.error}")
         return parser
 
-    return Follower(model_resolver(config), build, name="parser-model", every_s=config.refresh_s, retire=lambda p: p.engine.shutdown(), grace_s=ENGINE_GRACE_S)
+    return Follower(resolve, build, name="parser-model", every_s=config.refresh_s, retire=lambda p: p.engine.shutdown(), grace_s=ENGINE_GRACE_S)
 
 
 class ParseStage:
-    def __init__(self, terms: Follower[str, CatalogTerms], llm: Follower[Path, LLMParser] | None, config: ParserConfig):
-        self.terms, self.llm, self.config = terms, llm, config
+    def __init__(self, terms: Follower[str, CatalogTerms], llm: Follower[Path, LLMParser] | None, config: ParserConfig, auto: AutoModel | None = None):
+        self.terms, self.llm, self.config, self.auto = terms, llm, config, auto
         self.outcomes: Counter[str] = Counter()
         self._restarts = 0
 
@@ -105,13 +115,15 @@ class ParseStage:
     def from_config(cls, config: AppConfig) -> "ParseStage":
         cfg = config.parser
         terms = index_terms(open_store(config.index), cfg.refresh_s)
-        llm = None
+        llm, auto = None, AutoModel("parser", config.bootstrap.parser, cfg.registry)
         if cfg.kind == "llm":
-            llm = model_follower(cfg)
+            llm = model_follower(cfg, model_resolver(cfg, terms, auto))
             llm.check()
-            if not llm.building:
+            if not is_structured(terms.current.vocabulary):
+                log.warning("the catalog has no brand, category or color for an LLM parser to learn: the rule parser and keywords answer (degraded: %s)", UNSTRUCTURED)
+            elif not llm.building:
                 log.warning(MISSING_MODEL_HINT, cfg.model, "not in the registry")
-        return cls(terms, llm, cfg)
+        return cls(terms, llm, cfg, auto)
 
     @classmethod
     def for_model(cls, model_dir: str | Path, vocabulary: Vocabulary, config: ParserConfig | None = None, version: str = "local", wait_s: float = 600) -> "ParseStage":
@@ -123,19 +135,22 @@ class ParseStage:
         return cls(Follower.fixed(CatalogTerms.build(version, vocabulary), version), Follower.fixed(parser, "local"), config)
 
     # ------------------------------------------------------------------ parsing
-    def _model(self) -> tuple[LLMParser | None, str | None]:
+    def _model(self, terms: CatalogTerms) -> tuple[LLMParser | None, str | None]:
         """The model to ask, or why there is none (None: the rule parser is the configured one)."""
         if self.llm is None:
             return None, None
         parser = self.llm.current
-        if parser is None:
-            return None, WARMING if self.llm.building else UNAVAILABLE
-        return parser, None
+        if parser is not None:
+            return parser, None
+        if self.config.model == AUTO and not is_structured(terms.vocabulary):
+            return None, UNSTRUCTURED
+        training = self.config.model == AUTO and self.auto is not None and self.auto.training(terms.catalog_sha256)
+        return None, WARMING if self.llm.building or training else UNAVAILABLE
 
     def _start(self, query: str) -> tuple[CatalogTerms, str, Intent, LLMParser | None, Parse | None]:
         terms = self.terms.current  # one consistent snapshot for the whole request
         rule = terms.rules.parse(query)
-        parser, missing = self._model()
+        parser, missing = self._model(terms)
         if parser is None:
             return terms, "", rule, None, self._done(Parse(rule, missing, f"rule@{terms.version}"))
         norm = normalize_query(query)
@@ -212,7 +227,7 @@ class ParseStage:
         """Serve's reconfigure: follow another model reference (alias, version or directory)."""
         if self.llm is not None:
             self.config = self.config.model_copy(update={"model": model})
-            self.llm.retarget(model_resolver(self.config))
+            self.llm.retarget(model_resolver(self.config, self.terms, self.auto))
 
     def check(self, max_restarts: int = 3) -> None:
         """Restart an engine that died after it had served; one that never started stays down (see describe())."""

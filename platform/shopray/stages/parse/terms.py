@@ -15,14 +15,16 @@ from shopray.stages.parse.schema import intent_schema
 class CatalogTerms:
     version: str
     vocabulary: Vocabulary
+    catalog_sha256: str
     rules: RuleParser
     schema: dict
     finder: CandidateFinder
     _few_shot: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def build(cls, version: str, vocabulary: Vocabulary) -> "CatalogTerms":
-        return cls(version, vocabulary, RuleParser(vocabulary), intent_schema(vocabulary), CandidateFinder(vocabulary))
+    def build(cls, version: str, vocabulary: Vocabulary, catalog_sha256: str = "") -> "CatalogTerms":
+        """The terms of one index version; ``catalog_sha256`` (its manifest's) keys the parser trained for it."""
+        return cls(version, vocabulary, catalog_sha256, RuleParser(vocabulary), intent_schema(vocabulary), CandidateFinder(vocabulary))
 
     def few_shot(self, n: int) -> tuple[tuple[str, str], ...]:
         """Example turns for a model that is not a trained shopray parser; built on first use."""

@@ -2,8 +2,9 @@
 
 ``ranker.kind`` picks: biencoder (cosine between the query and the product
 vectors carried from the index; needs no training), crossencoder (the model
-``ranker.model`` names; start-up fails without one) or auto (the cross-encoder
-when the model resolves, else the bi-encoder). A registry alias is followed
+``ranker.model`` names; while it is missing the ranker falls back to the
+bi-encoder and says so) or auto (the cross-encoder when the model resolves,
+else the bi-encoder). A registry alias is followed
 (``shopray.follow``): a promoted model is loaded in full, then swapped in.
 """
 
@@ -14,6 +15,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from shopray.bootstrap.keys import AUTO, AutoModel
 from shopray.config import AppConfig, RankerConfig
 from shopray.domain import CandidateSet
 from shopray.embedding import Embedder, shared_embedder
@@ -44,24 +46,30 @@ class BiEncoderScorer:
         return [candidates.embeddings @ v for v, (_, candidates) in zip(vectors, requests)]
 
 
-def resolver(cfg: RankerConfig, ref: str):
-    """What ``ranker.kind`` and a model reference name now: a cross-encoder directory or the bi-encoder."""
+def resolver(cfg: RankerConfig, ref: str, auto: AutoModel):
+    """What ``ranker.kind`` and a model reference name now: a cross-encoder directory, the bi-encoder, or (kind
+    crossencoder) None while the model is missing."""
 
-    def resolve() -> str:
+    def resolve() -> str | None:
         if cfg.kind == BIENCODER:
             return BIENCODER
-        try:
-            return str(resolve_model("ranker", ref, cfg.registry))
-        except ModelNotFound:
-            if cfg.kind == "crossencoder":
-                raise
-            return BIENCODER
+        if ref == AUTO:
+            found = auto.resolve()
+        else:
+            try:
+                found = resolve_model("ranker", ref, cfg.registry)
+            except ModelNotFound:
+                found = None
+        if found is not None:
+            return str(found)
+        return BIENCODER if cfg.kind == "auto" else None
 
     return resolve
 
 
-def follow_scorer(config: AppConfig) -> Follower[str, Scorer]:
-    """The scorer ``ranker.kind`` and ``ranker.model`` name now, followed every ``ranker.refresh_s``."""
+def follow_scorer(config: AppConfig, auto: AutoModel) -> Follower[str, Scorer]:
+    """The scorer ``ranker.kind`` and ``ranker.model`` name now, followed every ``ranker.refresh_s``; with kind
+    crossencoder it holds nothing until the model exists."""
     cfg = config.ranker
 
     def build(key: str) -> Scorer:
@@ -70,8 +78,6 @@ def follow_scorer(config: AppConfig) -> Follower[str, Scorer]:
         return CrossEncoderScorer(Path(key), device=cfg.device, quantize=cfg.quantize, max_length=cfg.max_length,
                                   batch_size=cfg.forward_batch_size, num_threads=cfg.num_threads)
 
-    resolve = resolver(cfg, cfg.model)
-    resolve()  # kind crossencoder without a model fails here, at start, loudly
-    follower: Follower[str, Scorer] = Follower(resolve, build, name="ranker-model", every_s=cfg.refresh_s)
+    follower: Follower[str, Scorer] = Follower(resolver(cfg, cfg.model, auto), build, name="ranker-model", every_s=cfg.refresh_s)
     follower.check(wait=True)
     return follower

@@ -11,39 +11,62 @@ deployment batches across requests with.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Awaitable, Callable
 
 import numpy as np
 
+from shopray.bootstrap.keys import AUTO, AutoModel
 from shopray.config import AppConfig, RankerConfig
 from shopray.domain import CandidateSet
+from shopray.embedding import shared_embedder
 from shopray.follow import Follower
 from shopray.graph import SearchContext
-from shopray.stages.rank.scorers import Scorer, follow_scorer, resolver
+from shopray.stages.rank.scorers import BiEncoderScorer, Scorer, follow_scorer, resolver
 
+log = logging.getLogger(__name__)
 # (query, head) -> (scores, version of the model that scored)
 ScoreFn = Callable[[str, CandidateSet], Awaitable[tuple[np.ndarray, str]]]
 
 
 class Ranker:
-    def __init__(self, scorer: Scorer | Follower[str, Scorer], config: RankerConfig):
+    def __init__(self, scorer: Scorer | Follower[str, Scorer], config: RankerConfig, fallback: Callable[[], Scorer] | None = None, auto: AutoModel | None = None):
+        """``fallback`` makes the scorer that answers while the followed model is missing; ``auto`` says whether it is being trained."""
         self.scorers = scorer if isinstance(scorer, Follower) else Follower.fixed(scorer, scorer.version)
-        self.config = config
+        self.config, self.auto = config, auto
+        self._fallback, self._fallback_scorer = fallback, None
 
     @classmethod
     def from_config(cls, config: AppConfig) -> "Ranker":
-        return cls(follow_scorer(config), config.ranker)
+        auto = AutoModel("ranker", config.bootstrap.ranker, config.ranker.registry)
+        ranker = cls(follow_scorer(config, auto), config.ranker, lambda: BiEncoderScorer(shared_embedder(config.embedding)), auto)
+        if ranker.missing() is not None:
+            log.warning("no cross-encoder %r yet: the bi-encoder answers (degraded: %s)", config.ranker.model, ranker.missing())
+            assert ranker.scorer is not None  # load the fallback now, not on the first request
+        return ranker
+
+    def missing(self) -> str | None:
+        """Why the configured model is not answering (the degraded label), or None when it is."""
+        if self.scorers.current is not None:
+            return None
+        training = self.config.model == AUTO and self.auto is not None and self.auto.training()
+        return "ranker_warming" if training or self.scorers.building else "ranker_unavailable"
 
     @property
     def scorer(self) -> Scorer:
-        return self.scorers.current
+        current = self.scorers.current
+        if current is not None:
+            return current
+        if self._fallback_scorer is None:
+            self._fallback_scorer = self._fallback()
+        return self._fallback_scorer
 
     def ready(self) -> bool:
-        return self.scorers.current is not None
+        return self.scorers.current is not None or self._fallback is not None
 
     def retarget(self, model: str) -> None:
         """Serve's reconfigure: score with another model reference (alias, version or directory), loaded before it answers."""
-        self.scorers.retarget(resolver(self.config, model), wait=True)
+        self.scorers.retarget(resolver(self.config, model, self.auto), wait=True)
 
     def head(self, candidates: CandidateSet) -> CandidateSet:
         """The candidates the scorer sees."""
@@ -77,6 +100,9 @@ class Ranker:
     def _apply(self, ctx: SearchContext, scores: np.ndarray | None, version: str) -> SearchContext:
         ctx.candidates = self.rank(self._query(ctx), ctx.candidates, scores)
         ctx.versions["ranker"] = version
+        if self._fallback_scorer is not None and version == self._fallback_scorer.version:
+            # The fallback answered: the model was missing then, whether or not it has arrived since.
+            ctx.degraded.append(self.missing() or "ranker_warming")
         return ctx
 
     def run(self, ctx: SearchContext) -> SearchContext:

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
-from shopray.catalog import load_products
+from shopray.catalog import catalog_sha256, load_products
 from shopray.config import AppConfig, EmbeddingConfig
 from shopray.domain import Product, Vocabulary
 from shopray.embedding import Embedder, packaged_minilm_path
 from shopray.stages.retrieve.index import IndexManifest, IndexStore, open_store
 
 log = logging.getLogger(__name__)
+ROWS_PER_CALL = 512
 
 
 class EmbedBatch:
@@ -34,11 +34,9 @@ class EmbedBatch:
         return {"row": batch["row"], "vector": self.embedder.encode(list(batch["text"]))}
 
 
-def catalog_hash(products: list[Product]) -> str:
-    digest = hashlib.sha256()
-    for p in products:
-        digest.update(p.model_dump_json().encode())
-    return digest.hexdigest()
+def embedding_name(embedding: EmbeddingConfig) -> str:
+    """What the manifest records as the encoder of the dense vectors."""
+    return embedding.model or Path(packaged_minilm_path()).parent.name
 
 
 def build_index(
@@ -48,22 +46,28 @@ def build_index(
     *,
     bad_rows: int = 0,
     keep_versions: int = 2,
-    embed_workers: int = 1,
     write_batch: int = 1024,
 ) -> IndexManifest:
-    """Embed with Ray Data and publish a new version; on any failure the old one stays current."""
+    """Embed with Ray Data and publish a new version; on any failure the old one stays current.
+
+    Sized from the machine: one encoder actor per free CPU (at most one per core), each on an equal share of
+    the cores. Texts go in order of length, so the encoder's batches carry little padding, and each actor call
+    takes ``ROWS_PER_CALL`` of them, so Ray's per-call cost is spread thin."""
     import ray
 
     if not products:
         raise ValueError("refusing to publish an empty index")
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=False)
-    rows = [{"row": i, "text": p.search_text()} for i, p in enumerate(products)]
+    cores = os.cpu_count() or 1
+    actors = max(1, min(cores, int(ray.available_resources().get("CPU", 1))))
+    texts = [p.search_text() for p in products]
+    rows = [{"row": i, "text": texts[i]} for i in sorted(range(len(texts)), key=lambda i: len(texts[i]))]
     dataset = ray.data.from_items(rows).map_batches(
         EmbedBatch,
-        fn_constructor_args=(embedding, max(1, (os.cpu_count() or 1) // embed_workers)),
-        batch_size=embedding.batch_size,
-        compute=ray.data.ActorPoolStrategy(size=embed_workers),
+        fn_constructor_args=(embedding, max(1, cores // actors)),
+        batch_size=ROWS_PER_CALL,
+        compute=ray.data.ActorPoolStrategy(size=actors),
         batch_format="numpy",
     )
     writer = None
@@ -81,8 +85,8 @@ def build_index(
             created_at=dt.datetime.now(dt.timezone.utc).isoformat(),
             count=writer.count,
             dim=writer.dim,
-            embedding_model=embedding.model or Path(packaged_minilm_path()).parent.name,
-            catalog_sha256=catalog_hash(products),
+            embedding_model=embedding_name(embedding),
+            catalog_sha256=catalog_sha256(products),
             bad_rows=bad_rows,
             vocabulary=Vocabulary.from_products(products),
         )
@@ -96,16 +100,18 @@ def build_index(
     return manifest
 
 
-def ensure_index(config: AppConfig) -> str:
-    """Make the index hold the configured catalog, rebuilding only when its content changed."""
+def ensure_index(config: AppConfig) -> IndexManifest:
+    """Make the index hold the configured catalog, rebuilding only when its content (catalog or encoder) changed."""
     store = open_store(config.index)
     current = store.current_version()
     if not config.catalog:
         if current is None:
             raise FileNotFoundError(f"index {config.index.name!r} is empty and no catalog is configured; run `shopray index` first")
-        return current
+        return store.manifest(current)
     load = load_products(config.catalog)
-    if current is not None and store.manifest(current).catalog_sha256 == catalog_hash(load.products):
-        return current
+    if current is not None:
+        manifest = store.manifest(current)
+        if manifest.catalog_sha256 == catalog_sha256(load.products) and manifest.embedding_model == embedding_name(config.embedding):
+            return manifest
     log.info("indexing %s: %s", config.catalog, load.summary())
-    return build_index(load.products, store, config.embedding, bad_rows=len(load.bad_rows), keep_versions=config.index.keep_versions).version
+    return build_index(load.products, store, config.embedding, bad_rows=len(load.bad_rows), keep_versions=config.index.keep_versions)

@@ -6,6 +6,7 @@ import json
 import math
 import random
 import sys
+from typing import Callable
 
 import torch
 from tqdm import tqdm
@@ -75,13 +76,15 @@ def _batches(rows, batch_size: int, steps: int, seed: int):
                 return
 
 
-def train_model(model, rows, args: TrainArgs, pad_id: int, tying: ValueTying | None = None, on_eval=None, eval_every: int = 0, resume: dict | None = None) -> list[float]:
+def train_model(model, rows, args: TrainArgs, pad_id: int, tying: ValueTying | None = None, on_eval=None, eval_every: int = 0, resume: dict | None = None,
+                on_step: Callable[[int], None] | None = None) -> list[float]:
     """AdamW with warmup and cosine decay, next-token loss on the answer tokens.
 
     ``on_eval(step, mean_loss, state)`` runs every ``eval_every`` steps and after
     the last one (the ``parser-finetune`` sweep evaluates and reports to Tune
     there); ``state`` holds the optimizer and schedule state dicts for a checkpoint,
     and ``resume`` (the same dict plus "step") continues from one. It returns True to stop.
+    ``on_step(step)`` runs after every step (progress reports).
     """
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
 
@@ -135,6 +138,8 @@ def train_model(model, rows, args: TrainArgs, pad_id: int, tying: ValueTying | N
         sched.step()
         losses.append(loss.item())
         step += 1
+        if on_step is not None:
+            on_step(step)
         if len(losses) % 20 == 0:
             bar.set_postfix(loss=f"{sum(losses[-20:]) / 20:.3f}")
         if on_eval is not None and ((eval_every and step % eval_every == 0) or step == args.steps):

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -77,15 +78,25 @@ def build(args: TrainArgs, data: ParserData):
     return model, tying
 
 
-def run(args: TrainArgs, products: list | None = None) -> dict:
-    """Train, evaluate, register; ``products`` overrides ``args.catalog`` (tests pass a small catalog)."""
+Progress = Callable[[str, float], None]
+# Shares of a run's time, for progress reports: examples and tokenizer, training, held-out evaluation through vLLM.
+DATA_SHARE, TRAIN_SHARE = 0.08, 0.8
+
+
+def run(args: TrainArgs, products: list | None = None, progress: Progress | None = None, card_data: dict | None = None) -> dict:
+    """Train, evaluate, register; ``products`` overrides ``args.catalog`` (tests pass a small catalog).
+
+    ``progress(phase, done)`` hears how far the run has come; ``card_data`` is added to the card's ``data``."""
+    report = progress or (lambda phase, done: None)
     t0 = time.perf_counter()
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    report("examples and tokenizer", 0.0)
     data = prepare(args, products)
     products, vocabulary, train_set, heldout, tokenizer, spec = data.products, data.vocabulary, data.train_set, data.heldout, data.tokenizer, data.spec
     model, tying = build(args, data)
     t_data = time.perf_counter() - t0
-    losses = train_model(model, data.rows, args, tokenizer.pad_token_id, tying)
+    report("training", DATA_SHARE)
+    losses = train_model(model, data.rows, args, tokenizer.pad_token_id, tying, on_step=lambda step: report("training", DATA_SHARE + TRAIN_SHARE * step / args.steps))
     if tying is not None:
         tying.merge(model.lm_head.weight)
     t_train = time.perf_counter() - t0 - t_data
@@ -97,6 +108,7 @@ def run(args: TrainArgs, products: list | None = None) -> dict:
         metrics: dict[str, float] = {"train_loss": round(sum(losses[-50:]) / min(50, len(losses)), 4)}
         table = "(not evaluated)"
         if args.evaluate:
+            report("held-out evaluation", DATA_SHARE + TRAIN_SHARE)
             result = evaluate_dir(out, products, vocabulary, heldout)
             for name in ("llm", "rule"):
                 for f, s in result[name].items():
@@ -119,6 +131,7 @@ def run(args: TrainArgs, products: list | None = None) -> dict:
                 "train_templates": "templates.TRAIN",
                 "heldout_templates": "templates.HELDOUT",
                 "heldout_seed": args.seed + 1,
+                **(card_data or {}),
             },
             parameters=parameter_count(model),
             notes=f"data {t_data:.0f}s, training {t_train:.0f}s on {torch.get_num_threads()} threads",

@@ -13,6 +13,7 @@ import math
 import random
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -145,8 +146,8 @@ class Fit:
             current = current + group
         return batches + ([current] if current else [])
 
-    def run(self, on_eval, progress: bool = False) -> str:
-        """Train to the end (or until ``on_eval`` says stop); returns why it stopped."""
+    def run(self, on_eval, progress: bool = False, on_step: Callable[[int], None] | None = None) -> str:
+        """Train to the end (or until ``on_eval`` says stop); returns why it stopped. ``on_step(step)`` runs after every step."""
         started = time.monotonic()
         model, pairs = self.model, self.pairs
         model.train()
@@ -177,6 +178,8 @@ class Fit:
                 self.loss_ema = loss.item() if self.loss_ema is None else 0.98 * self.loss_ema + 0.02 * loss.item()
                 bar.update(1)
                 bar.set_postfix(loss=f"{self.loss_ema:.4f}")
+                if on_step is not None:
+                    on_step(self.step)
                 if self.step % self.eval_every == 0:
                     model.eval()
                     stop = on_eval(self.step, self.loss_ema)

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -75,7 +76,14 @@ def _git_commit() -> str | None:
         return None
 
 
-def train(ns: argparse.Namespace) -> dict:
+# Shares of a run's time, for progress reports: data and model, training, the card's evaluations.
+DATA_SHARE, TRAIN_SHARE = 0.05, 0.8
+
+
+def train(ns: argparse.Namespace, progress: Callable[[str, float], None] | None = None, card_data: dict | None = None) -> dict:
+    """Train and register; ``progress(phase, done)`` hears how far it has come; ``card_data`` is added to the card's ``data``."""
+    report = progress or (lambda phase, done: None)
+    report("data and model", 0.0)
     torch.set_num_threads(ns.threads)
     random.seed(ns.seed), np.random.seed(ns.seed), torch.manual_seed(ns.seed)
     started = time.monotonic()
@@ -114,7 +122,9 @@ def train(ns: argparse.Namespace) -> dict:
 
     model.eval()
     evaluate_and_checkpoint(0, None)  # step 0: the untrained head is the floor any checkpoint must beat
-    stopped = fit.run(evaluate_and_checkpoint, progress=not ns.no_progress)
+    report("training", DATA_SHARE)
+    stopped = fit.run(evaluate_and_checkpoint, progress=not ns.no_progress, on_step=lambda step: report("training", DATA_SHARE + TRAIN_SHARE * step / fit.total))
+    report("evaluation", DATA_SHARE + TRAIN_SHARE)
     step, loss_ema = fit.step, fit.loss_ema
     train_s = time.monotonic() - started
 
@@ -137,7 +147,7 @@ def train(ns: argparse.Namespace) -> dict:
             "max_length": ns.max_length, "eval_every": ns.eval_every, "patience": ns.patience, "bf16_autocast": ns.bf16,
             "seed": ns.seed, "stopped": stopped, "val_queries_for_stopping": len(stop_groups),
         },
-        data={k: v for k, v in data.info.items()},
+        data={**data.info, **(card_data or {})},
         parent=(f"ranker:{model_label(init_dir)} " if ns.init else "") + f"git:{_git_commit() or 'unknown'} run:{run_dir.name}",
         parameters=sum(p.numel() for p in model.parameters()),
         notes="Validation: NDCG@10 re-ranking each held-out query's judged products (gain = label). "

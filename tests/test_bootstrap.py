@@ -1,0 +1,87 @@
+"""What a fresh machine trains, keyed by content: the plan per catalog, the keys, the registry lookup, progress."""
+
+from __future__ import annotations
+
+import time
+
+from shopray.api import SearchRequest
+from shopray.bootstrap import progress
+from shopray.bootstrap.keys import AutoModel, bootstrap_key, find, is_structured
+from shopray.bootstrap.run import plan
+from shopray.config import AppConfig, ParserConfig, ParserRecipe, RankerConfig, RankerRecipe
+from shopray.domain import Vocabulary
+from shopray.follow import Follower
+from shopray.graph import SearchContext
+from shopray.registry import ModelCard, Registry
+from shopray.stages.parse.stage import ParseStage
+from shopray.stages.parse.terms import CatalogTerms
+from shopray.stages.retrieve.index.base import IndexManifest
+
+SHOP = Vocabulary(brands=["Nike"], categories=["Shoes > Running"], colors=["red"], price_max=200.0)
+TITLES_ONLY = Vocabulary()
+
+
+def _manifest(vocabulary: Vocabulary, sha: str = "a" * 64) -> IndexManifest:
+    return IndexManifest(name="shop", version="v1", created_at="", count=3, dim=384, embedding_model="minilm", catalog_sha256=sha, vocabulary=vocabulary)
+
+
+def _config(tmp_path) -> AppConfig:
+    registry = tmp_path / "registry"
+    return AppConfig(parser=ParserConfig(kind="llm", registry=registry), ranker=RankerConfig(kind="crossencoder", registry=registry))
+
+
+def _register(tmp_path, kind: str, key: str) -> str:
+    model = tmp_path / f"model-{kind}-{len(list(tmp_path.glob('model-*')))}"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    card = ModelCard(kind=kind, base_model="x", metric="m", data={"bootstrap_key": key})
+    return Registry(tmp_path / "registry").register(kind, model, card, alias=None)
+
+
+def test_keys_change_with_the_catalog_for_the_parser_and_with_the_recipe_for_both():
+    parser = bootstrap_key("parser", ParserRecipe(), "a" * 64)
+    assert parser == bootstrap_key("parser", ParserRecipe(), "a" * 64)
+    assert parser != bootstrap_key("parser", ParserRecipe(), "b" * 64)
+    assert parser != bootstrap_key("parser", ParserRecipe(steps=10), "a" * 64)
+    assert bootstrap_key("ranker", RankerRecipe()) != bootstrap_key("ranker", RankerRecipe(max_steps=7))
+
+
+def test_a_structured_catalog_gets_both_models_and_titles_only_gets_no_parser(tmp_path):
+    config = _config(tmp_path)
+    shop = plan(config, _manifest(SHOP))
+    assert [j.kind for j in shop.jobs] == ["parser", "ranker"]
+    titles = plan(config, _manifest(TITLES_ONLY))
+    assert [j.kind for j in titles.jobs] == ["ranker"] and "no brand, category or color" in titles.lines[0]
+    assert is_structured(SHOP) and not is_structured(TITLES_ONLY)
+
+
+def test_registered_models_are_found_by_key_and_not_trained_again(tmp_path):
+    config = _config(tmp_path)
+    jobs = plan(config, _manifest(SHOP)).jobs
+    versions = {job.kind: _register(tmp_path, job.kind, job.key) for job in jobs}
+    again = plan(config, _manifest(SHOP))
+    assert again.jobs == [] and versions["parser"] in again.lines[0] and versions["ranker"] in again.lines[1]
+    assert plan(config, _manifest(SHOP, sha="c" * 64)).jobs[0].kind == "parser"  # another catalog: another parser
+    registry = Registry(tmp_path / "registry")
+    newer = _register(tmp_path, "ranker", jobs[1].key)
+    assert find(registry, "ranker", jobs[1].key).name == newer
+
+
+def test_progress_says_warming_while_fresh_and_keeps_a_failure(tmp_path):
+    auto = AutoModel("ranker", RankerRecipe(), tmp_path / "registry")
+    assert not auto.training()
+    reporter = progress.Reporter(auto.registry, "ranker", auto.key())
+    reporter.update("training", 0.5)
+    state = progress.read(auto.registry, "ranker", auto.key())
+    assert auto.training() and state.phase == "training" and state.done == 0.5 and state.eta_s is not None
+    reporter.fail("RuntimeError: out of memory")
+    assert not auto.training() and progress.read(auto.registry, "ranker", auto.key()).error == "RuntimeError: out of memory"
+    stale = progress.Progress(kind="ranker", key="k", updated_at=time.time() - progress.STALE_S - 1)
+    assert not stale.running()
+
+
+def test_a_titles_only_catalog_is_served_by_rules_and_says_so():
+    terms = Follower.fixed(CatalogTerms.build("v1", TITLES_ONLY, "a" * 64))
+    stage = ParseStage(terms, Follower(lambda: None, lambda key: None, name="model", every_s=0), ParserConfig(kind="llm"))
+    ctx = stage.run(SearchContext(request=SearchRequest(query="cordless drill under 100")))
+    assert ctx.degraded == ["parser_unstructured_catalog"] and ctx.intent.source == "rule" and ctx.intent.price_max == 100
