@@ -2,11 +2,14 @@
 
 import os
 import socket
+import tempfile
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+# Registries, indexes and training runs that a test does not place itself go here, never into ~/.shopray.
+os.environ["SHOPRAY_HOME"] = tempfile.mkdtemp(prefix="shopray-test-home-")
 
 from shopray.config import AppConfig, EmbeddingConfig, IndexConfig, RetrieverConfig  # noqa: E402
 

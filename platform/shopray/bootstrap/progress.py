@@ -25,7 +25,7 @@ STALE_S = 60.0  # no heartbeat for this long: the training process is gone
 class Progress(BaseModel):
     kind: str = Field(description="What is trained: parser or ranker.")
     key: str = Field(description="The content key the model will carry.")
-    phase: str = Field(default="starting", description="What the task is doing now.")
+    phase: str = Field(default="queued", description="What the task is doing now.")
     done: float = Field(default=0.0, ge=0, le=1, description="Share of the whole training done.")
     started_at: float = Field(default_factory=time.time, description="Unix time the task started.")
     updated_at: float = Field(default_factory=time.time, description="Unix time of the last report or heartbeat.")
@@ -73,6 +73,8 @@ class Reporter:
             self._write()
 
     def update(self, phase: str, done: float) -> None:
+        if self.state.phase == "queued":  # the ETA counts from when the work began, not from the queue
+            self.state.started_at = time.time()
         self.state.phase, self.state.done = phase, min(1.0, max(0.0, done))
         self._write()
 

@@ -12,6 +12,8 @@ replicas find it (``model: auto``) and swap it in. ``watch`` draws the bars.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -90,12 +92,16 @@ def _train(job: Job, config: AppConfig, reporter: progress.Reporter, products: l
                          registry=registry, alias=None, promote=False, evaluate=r.heldout > 0, threads=threads, progress=False, **PARSER_SIZES[r.model_size])
         return train_parser(args, products, progress=reporter.update, card_data=card)["version"]
     r = config.bootstrap.ranker
-    argv = ["--no-homedepot", "--synthetic-queries", str(r.synthetic_queries), "--max-steps", str(r.max_steps), "--eval-every", str(max(1, r.max_steps // 2)),
+    run_dir = tempfile.mkdtemp(prefix="shopray-bootstrap-ranker-")  # checkpoints: the registry keeps the model
+    argv = ["--run-dir", run_dir,"--no-homedepot", "--synthetic-queries", str(r.synthetic_queries), "--max-steps", str(r.max_steps), "--eval-every", str(max(1, r.max_steps // 2)),
             "--batch-size", str(r.batch_size), "--lr", str(r.lr), "--max-length", str(r.max_length), "--seed", str(r.seed), "--threads", str(threads),
             "--alias", "none", "--no-progress", "--time-budget-min", "600"]
     if config.ranker.registry:
         argv += ["--registry", str(config.ranker.registry)]
-    return train_ranker(ranker_args(argv), progress=reporter.update, card_data=card)["version"]
+    try:
+        return train_ranker(ranker_args(argv), progress=reporter.update, card_data=card)["version"]
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @ray.remote(num_cpus=1, max_retries=0)
@@ -103,9 +109,9 @@ def _train_all(jobs: list[Job], config: dict) -> dict[str, str]:
     """Runs on the cluster: each job in turn; a failure is recorded in its progress file and the next job still runs."""
     app = AppConfig.model_validate(config)
     out = {}
-    for job in jobs:
-        registry = AutoModel(job.kind, getattr(app.bootstrap, job.kind), getattr(app, job.kind).registry).registry
-        reporter = progress.Reporter(registry, job.kind, job.key)
+    # Every job reports from the start (queued), so replicas say *_warming for what comes later too.
+    reporters = [progress.Reporter(AutoModel(job.kind, getattr(app.bootstrap, job.kind), getattr(app, job.kind).registry).registry, job.kind, job.key) for job in jobs]
+    for job, reporter in zip(jobs, reporters):
         try:
             out[job.kind] = _train(job, app, reporter)
         except Exception as exc:  # the app keeps answering without the model, and says so

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 
@@ -71,11 +72,12 @@ def describe(answer: dict) -> str:
     return f"serving parser {v.get('parser', '?')}, ranker {v.get('ranker', '?')}, index {v.get('index', '?')}; degraded: {degraded}"
 
 
-def await_models(url: str, timeout_s: float = 180.0) -> dict:
-    """Probe until the replicas have swapped the new models in (no *_warming label), or the timeout."""
+def await_models(url: str, registered: dict[str, str], timeout_s: float = 180.0) -> dict:
+    """Probe until the replicas answer with the models just registered ({kind: version}), or the timeout."""
+    wanted = {"parser": "llm:{}@", "ranker": "crossencoder:{}:"}
     deadline, answer = time.monotonic() + timeout_s, probe(url)
-    while time.monotonic() < deadline and any(label.endswith("_warming") for label in answer["degraded"]):
-        time.sleep(2)
+    while time.monotonic() < deadline and not all(wanted[k].format(v) in answer["versions"].get(k, "") for k, v in registered.items()):
+        time.sleep(1)
         answer = probe(url)
     return answer
 
@@ -103,9 +105,11 @@ def serve_command(ns: argparse.Namespace, serve_file: dict) -> int:
         print("--no-block needs --address of a running cluster: a cluster this command starts stops when it exits", file=sys.stderr)
         return 2
     connect(ns)
+    # Ctrl-C, or a SIGTERM from a process manager, at any point stops what this command started.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return _serve(ns, schema, config, started)
-    except KeyboardInterrupt:  # Ctrl-C at any point stops what this command started
+    except KeyboardInterrupt:
         serve.shutdown()
         return 0
 
@@ -131,7 +135,7 @@ def _serve(ns: argparse.Namespace, schema: ServeDeploySchema, config: AppConfig,
     if task is not None:
         results = bootstrap_run.watch(config, plan.jobs, task, sys.stderr)
         say(*(f"{kind}: {version}" for kind, version in results.items()))
-        answer = await_models(url)
+        answer = await_models(url, {k: v for k, v in results.items() if not v.startswith("failed")})
         say(describe(answer), f"fully modelled {time.monotonic() - started:.0f} s after start" if not answer["degraded"] else "still degraded")
     if ns.no_block:
         return 0
