@@ -73,10 +73,16 @@ def describe(answer: dict) -> str:
 
 
 def await_models(url: str, registered: dict[str, str], timeout_s: float = 180.0) -> dict:
-    """Probe until the replicas answer with the models just registered ({kind: version}), or the timeout."""
+    """Probe until nothing is warming and the replicas answer with the models just registered ({kind: version}),
+    or the timeout."""
     wanted = {"parser": "llm:{}@", "ranker": "crossencoder:{}:"}
+
+    def settled(answer: dict) -> bool:
+        swapped = all(wanted[k].format(v) in answer["versions"].get(k, "") for k, v in registered.items())
+        return swapped and not any(label.endswith("_warming") for label in answer["degraded"])
+
     deadline, answer = time.monotonic() + timeout_s, probe(url)
-    while time.monotonic() < deadline and not all(wanted[k].format(v) in answer["versions"].get(k, "") for k, v in registered.items()):
+    while time.monotonic() < deadline and not settled(answer):
         time.sleep(1)
         answer = probe(url)
     return answer
@@ -132,11 +138,13 @@ def _serve(ns: argparse.Namespace, schema: ServeDeploySchema, config: AppConfig,
     say(describe(probe(url)), f"metrics (Prometheus): {metrics}", f"{time.monotonic() - started:.0f} s after start")
     # The cluster address lets operators' tools (fault drills, `shopray tune --address`) join this cluster.
     print(f"shopray is serving on {url} (POST /search, GET /healthz, GET /docs); Ray cluster {ray.get_runtime_context().gcs_address}", flush=True)
+    registered = {}
     if task is not None:
         results = bootstrap_run.watch(config, plan.jobs, task, sys.stderr)
         say(*(f"{kind}: {version}" for kind, version in results.items()))
-        answer = await_models(url, {k: v for k, v in results.items() if not v.startswith("failed")})
-        say(describe(answer), f"fully modelled {time.monotonic() - started:.0f} s after start" if not answer["degraded"] else "still degraded")
+        registered = {k: v for k, v in results.items() if not v.startswith("failed")}
+    answer = await_models(url, registered)
+    say(describe(answer), f"fully modelled {time.monotonic() - started:.0f} s after start" if not answer["degraded"] else "still degraded")
     if ns.no_block:
         return 0
     while True:
