@@ -115,3 +115,17 @@ def test_ruff_finds_no_unused_code_or_unsorted_imports():
     root = SOURCE_ROOT.parent
     proc = subprocess.run([sys.executable, "-m", "ruff", "check", "platform", "tests", "benchmarks"], cwd=root, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-4000:]
+
+
+def test_project_imports_sit_at_the_top_of_modules_except_in_command_entry_points():
+    """A function-local import hides a dependency; only the CLI defers them, so `shopray search` and --help start fast."""
+    entry_points = {"shopray.cli", "shopray.tuning"}
+    hidden = []
+    for module, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for inner in ast.walk(node):
+                    name = inner.module if isinstance(inner, ast.ImportFrom) else inner.names[0].name if isinstance(inner, ast.Import) else None
+                    if name and (name.startswith("shopray") or getattr(inner, "level", 0)) and module not in entry_points:
+                        hidden.append(f"{module}.{node.name}: {name}")
+    assert hidden == []
