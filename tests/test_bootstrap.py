@@ -38,12 +38,13 @@ def _register(tmp_path, kind: str, key: str) -> str:
     return Registry(tmp_path / "registry").register(kind, model, card, alias=None)
 
 
-def test_keys_change_with_the_catalog_for_the_parser_and_with_the_recipe_for_both():
+def test_keys_change_with_the_catalog_the_recipe_and_the_kind():
     parser = bootstrap_key("parser", ParserRecipe(), "a" * 64)
     assert parser == bootstrap_key("parser", ParserRecipe(), "a" * 64)
     assert parser != bootstrap_key("parser", ParserRecipe(), "b" * 64)
     assert parser != bootstrap_key("parser", ParserRecipe(steps=10), "a" * 64)
-    assert bootstrap_key("ranker", RankerRecipe()) != bootstrap_key("ranker", RankerRecipe(max_steps=7))
+    assert bootstrap_key("ranker", RankerRecipe(), "a" * 64) != bootstrap_key("ranker", RankerRecipe(max_steps=7), "a" * 64)
+    assert bootstrap_key("ranker", RankerRecipe(), "a" * 64) != bootstrap_key("ranker", RankerRecipe(), "b" * 64)
 
 
 def test_a_structured_catalog_gets_both_models_and_titles_only_gets_no_parser(tmp_path):
@@ -51,7 +52,7 @@ def test_a_structured_catalog_gets_both_models_and_titles_only_gets_no_parser(tm
     shop = plan(config, _manifest(SHOP))
     assert [j.kind for j in shop.jobs] == ["parser", "ranker"]
     titles = plan(config, _manifest(TITLES_ONLY))
-    assert [j.kind for j in titles.jobs] == ["ranker"] and "no brand, category or color" in titles.lines[0]
+    assert titles.jobs == [] and "no brand, category or color" in titles.lines[0] and "the retriever's order" in titles.lines[1]
     assert is_structured(SHOP) and not is_structured(TITLES_ONLY)
 
 
@@ -61,21 +62,22 @@ def test_registered_models_are_found_by_key_and_not_trained_again(tmp_path):
     versions = {job.kind: _register(tmp_path, job.kind, job.key) for job in jobs}
     again = plan(config, _manifest(SHOP))
     assert again.jobs == [] and versions["parser"] in again.lines[0] and versions["ranker"] in again.lines[1]
-    assert plan(config, _manifest(SHOP, sha="c" * 64)).jobs[0].kind == "parser"  # another catalog: another parser
+    assert [j.kind for j in plan(config, _manifest(SHOP, sha="c" * 64)).jobs] == ["parser", "ranker"]  # another catalog: other models
     registry = Registry(tmp_path / "registry")
     newer = _register(tmp_path, "ranker", jobs[1].key)
     assert find(registry, "ranker", jobs[1].key).name == newer
 
 
 def test_progress_says_warming_while_fresh_and_keeps_a_failure(tmp_path):
-    auto = AutoModel("ranker", RankerRecipe(), tmp_path / "registry")
-    assert not auto.training()
-    reporter = progress.Reporter(auto.registry, "ranker", auto.key())
+    auto, sha = AutoModel("ranker", RankerRecipe(), tmp_path / "registry"), "a" * 64
+    assert not auto.training(sha)
+    reporter = progress.Reporter(auto.registry, "ranker", auto.key(sha))
+    assert progress.read(auto.registry, "ranker", auto.key(sha)).phase == "queued" and auto.training(sha)
     reporter.update("training", 0.5)
-    state = progress.read(auto.registry, "ranker", auto.key())
-    assert auto.training() and state.phase == "training" and state.done == 0.5 and state.eta_s is not None
+    state = progress.read(auto.registry, "ranker", auto.key(sha))
+    assert auto.training(sha) and state.phase == "training" and state.done == 0.5 and state.eta_s is not None
     reporter.fail("RuntimeError: out of memory")
-    assert not auto.training() and progress.read(auto.registry, "ranker", auto.key()).error == "RuntimeError: out of memory"
+    assert not auto.training(sha) and progress.read(auto.registry, "ranker", auto.key(sha)).error == "RuntimeError: out of memory"
     stale = progress.Progress(kind="ranker", key="k", updated_at=time.time() - progress.STALE_S - 1)
     assert not stale.running()
 

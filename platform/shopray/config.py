@@ -167,10 +167,10 @@ class ParserRecipe(_Strict):
 
 
 class RankerRecipe(_Strict):
-    """How `shopray serve` trains the cross-encoder when it has none: MiniLM-L6 fine-tuned on graded synthetic queries over the demo catalog,
-    a query-title relevance model for any catalog (nothing here is trained on data the project may not publish)."""
+    """How `shopray serve` trains the cross-encoder for a catalog that has none: MiniLM-L6 fine-tuned on graded synthetic
+    queries made of that catalog's categories and facets (a catalog without categories keeps the retriever's order)."""
 
-    synthetic_queries: int = Field(default=2000, ge=10, description="Synthetic demo-catalog queries, about 6 graded products each.")
+    synthetic_queries: int = Field(default=2000, ge=10, description="Synthetic queries from the catalog, about 6 graded products each.")
     max_steps: int = Field(default=200, ge=1, description="Optimizer steps (validation NDCG on the synthetic queries levels off by about 200).")
     batch_size: int = Field(default=32, ge=1, description="Pairs per step.")
     lr: float = Field(default=5e-5, gt=0, description="Peak AdamW learning rate.")

@@ -1,10 +1,9 @@
 """Which model ``model: auto`` names: the one trained from this content with this recipe and this training code.
 
 A bootstrapped model's card carries ``data.bootstrap_key``. The key hashes
-what the model is a function of: for the parser the catalog's content (its
-vocabulary is the parser's output space), for the ranker only its recipe (it
-learns query-title relevance on the demo catalog, for any catalog), and for
-both the recipe and the source of the code that trains and serves them. A
+what the model is a function of: the catalog's content (the parser's output
+space is its vocabulary; the ranker learns from queries made of its facets),
+the recipe, and the source of the code that trains and serves the model. A
 replica resolves ``auto`` by looking the key up in the registry, so a model
 registered by a training task is picked up like a promotion, and a changed
 catalog, recipe or trainer never reuses a stale one.
@@ -30,7 +29,7 @@ PACKAGE = Path(__file__).resolve().parents[1]
 CODE = {
     "parser": ("training/parser", "stages/parse/schema.py", "stages/parse/prompt.py", "stages/parse/candidates.py",
                "stages/parse/lexicon.py", "stages/parse/text.py", "stages/parse/synonyms.yaml"),
-    "ranker": ("training/ranker", "stages/rank/cross_encoder.py", "catalog/demo.py", "catalog/demo_taxonomy.yaml"),
+    "ranker": ("training/ranker", "stages/rank/cross_encoder.py"),
 }  # fmt: skip
 
 
@@ -45,11 +44,9 @@ def code_sha256(kind: Kind) -> str:
     return digest.hexdigest()
 
 
-def bootstrap_key(kind: Kind, recipe: BaseModel, catalog_sha256: str | None = None) -> str:
-    """The content key of the ``kind`` model trained with ``recipe`` (the parser: for the catalog ``catalog_sha256``)."""
-    if (kind == "parser") != (catalog_sha256 is not None):
-        raise ValueError("a parser is keyed by its catalog, a ranker is not")
-    parts = [kind, recipe.model_dump_json(), code_sha256(kind), catalog_sha256 or ""]
+def bootstrap_key(kind: Kind, recipe: BaseModel, catalog_sha256: str) -> str:
+    """The content key of the ``kind`` model trained with ``recipe`` for the catalog ``catalog_sha256``."""
+    parts = [kind, recipe.model_dump_json(), code_sha256(kind), catalog_sha256]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
@@ -65,18 +62,24 @@ def is_structured(vocabulary: Vocabulary) -> bool:
     return bool(vocabulary.brands or vocabulary.categories or vocabulary.colors)
 
 
+def can_train(kind: Kind, vocabulary: Vocabulary) -> bool:
+    """Whether the bootstrap can make training data for ``kind`` from this catalog: the ranker's queries are
+    built around categories."""
+    return bool(vocabulary.categories) if kind == "ranker" else is_structured(vocabulary)
+
+
 class AutoModel:
     """What a stage needs to follow ``model: auto``: the model the content key names, and whether it is being trained."""
 
     def __init__(self, kind: Kind, recipe: BaseModel, registry_root: Path | None = None):
         self.kind, self.recipe, self.registry = kind, recipe, Registry(registry_root)
 
-    def key(self, catalog_sha256: str | None = None) -> str:
+    def key(self, catalog_sha256: str) -> str:
         return bootstrap_key(self.kind, self.recipe, catalog_sha256)
 
-    def resolve(self, catalog_sha256: str | None = None) -> Path | None:
+    def resolve(self, catalog_sha256: str) -> Path | None:
         return find(self.registry, self.kind, self.key(catalog_sha256))
 
-    def training(self, catalog_sha256: str | None = None) -> bool:
+    def training(self, catalog_sha256: str) -> bool:
         state = progress.read(self.registry, self.kind, self.key(catalog_sha256))
         return state is not None and state.running()

@@ -22,7 +22,7 @@ import ray
 from tqdm import tqdm
 
 from shopray.bootstrap import progress
-from shopray.bootstrap.keys import AUTO, AutoModel, Kind, is_structured
+from shopray.bootstrap.keys import AUTO, AutoModel, Kind, can_train, is_structured
 from shopray.catalog import catalog_sha256, load_products
 from shopray.config import PARSER_SIZES, AppConfig
 from shopray.registry import model_label
@@ -66,27 +66,29 @@ def plan(config: AppConfig, manifest: IndexManifest) -> Plan:
         out.lines.append("ranker: the MiniLM bi-encoder (ranker.kind: biencoder)")
     elif ranker.model != AUTO:
         out.lines.append(f"ranker: the cross-encoder {ranker.model!r} (ranker.model)")
+    elif not can_train("ranker", manifest.vocabulary):
+        out.lines.append(f"ranker: the retriever's order: catalog {manifest.name!r} has no categories to make training queries from, and on "
+                         "Home Depot's titles a cross-encoder trained on another catalog ranked below the retriever's order")
     else:
         auto = AutoModel("ranker", config.bootstrap.ranker, ranker.registry)
-        found = auto.resolve()
-        why = "MiniLM-L6 fine-tuned on graded synthetic queries over the demo catalog: query-title relevance, for any catalog"
+        found = auto.resolve(manifest.catalog_sha256)
+        why = "MiniLM-L6 fine-tuned on graded synthetic queries made of this catalog's categories, brands, colors and materials"
         if found is not None:
             out.lines.append(f"ranker: the cross-encoder {model_label(found)} ({why})")
         else:
-            out.jobs.append(Job("ranker", auto.key()))
+            out.jobs.append(Job("ranker", auto.key(manifest.catalog_sha256)))
             out.lines.append(f"ranker: a cross-encoder is trained now ({why}); the bi-encoder answers meanwhile")
     return out
 
 
 def _train(job: Job, config: AppConfig, reporter: progress.Reporter, products: list | None = None) -> str:
     """One model, trained and registered with its content key; returns the version. The parser learns the catalog
-    ``config.catalog`` names, or ``products`` when given (what the index was built from)."""
+    ``config.catalog`` names, or ``products`` when given (what the index was built from); so does the ranker's data."""
     threads = config.bootstrap.threads or os.cpu_count() or 1
-    card = {"bootstrap_key": job.key}
+    products = products if products is not None else load_products(config.catalog).products
+    card = {"bootstrap_key": job.key, "catalog_sha256": catalog_sha256(products)}
     if job.kind == "parser":
         r = config.bootstrap.parser
-        products = products if products is not None else load_products(config.catalog).products
-        card["catalog_sha256"] = catalog_sha256(products)
         registry = str(config.parser.registry) if config.parser.registry else None
         args = TrainArgs(catalog=config.catalog or "given products", examples=r.examples, heldout=r.heldout, steps=r.steps, batch_size=r.batch_size, lr=r.lr, seed=r.seed,
                          registry=registry, alias=None, promote=False, evaluate=r.heldout > 0, threads=threads, progress=False, **PARSER_SIZES[r.model_size])
@@ -99,7 +101,7 @@ def _train(job: Job, config: AppConfig, reporter: progress.Reporter, products: l
     if config.ranker.registry:
         argv += ["--registry", str(config.ranker.registry)]
     try:
-        return train_ranker(ranker_args(argv), progress=reporter.update, card_data=card)["version"]
+        return train_ranker(ranker_args(argv), progress=reporter.update, card_data=card, products=products)["version"]
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 

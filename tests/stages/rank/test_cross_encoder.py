@@ -153,33 +153,53 @@ def _ctx(titles: list[str]):
     return SearchContext(request=SearchRequest(query="blender"), intent=Intent(keywords="blender"), candidates=cands)
 
 
-def test_a_missing_cross_encoder_is_a_labelled_fallback_and_auto_or_biencoder_need_none(tmp_path, monkeypatch):
-    monkeypatch.setenv("SHOPRAY_HOME", str(tmp_path))  # an empty registry
-    base = {"embedding": EmbeddingConfig(device="cpu")}
+@pytest.mark.ray  # the index is built with Ray Data
+def test_a_missing_cross_encoder_is_a_labelled_fallback_and_auto_or_biencoder_need_none(app_config, tmp_path):
+    base = app_config.model_dump()
     for model in ("production", "auto"):
-        ranker = Ranker.from_config(AppConfig(**base, ranker=RankerConfig(kind="crossencoder", model=model)))
+        config = AppConfig.model_validate({**base, "ranker": RankerConfig(kind="crossencoder", model=model, registry=tmp_path / "empty")})
+        ranker = Ranker.from_config(config)
         ctx = ranker.run(_ctx(["Blender", "Yoga Mat", "Drill"]))
         assert ctx.degraded == ["ranker_unavailable"] and ctx.versions["ranker"].startswith("biencoder:"), model
         assert ranker.ready()  # the app still answers: degraded, not down
-    assert isinstance(Ranker.from_config(AppConfig(**base, ranker=RankerConfig(kind="auto"))).scorers.current, BiEncoderScorer)
+    auto = Ranker.from_config(AppConfig.model_validate({**base, "ranker": RankerConfig(kind="auto", registry=tmp_path / "empty")}))
+    assert isinstance(auto.scorers.current, BiEncoderScorer)
     for kind in ("auto", "biencoder"):  # the bi-encoder is then the configured scorer, not a fallback
-        ctx = Ranker.from_config(AppConfig(**base, ranker=RankerConfig(kind=kind))).run(_ctx(["Blender", "Yoga Mat"]))
+        config = AppConfig.model_validate({**base, "ranker": RankerConfig(kind=kind, registry=tmp_path / "empty")})
+        ctx = Ranker.from_config(config).run(_ctx(["Blender", "Yoga Mat"]))
         assert ctx.degraded == [] and ctx.versions["ranker"].startswith("biencoder:"), kind
 
 
-def test_while_the_model_is_trained_the_fallback_says_ranker_warming(tmp_path, monkeypatch):
+@pytest.mark.ray
+def test_while_the_model_is_trained_the_fallback_says_ranker_warming(app_config, tmp_path):
     from shopray.bootstrap import progress
     from shopray.bootstrap.keys import AutoModel
     from shopray.config import RankerRecipe
+    from shopray.stages.retrieve.index import open_store
 
-    monkeypatch.setenv("SHOPRAY_HOME", str(tmp_path))
-    auto = AutoModel("ranker", RankerRecipe())
-    reporter = progress.Reporter(auto.registry, "ranker", auto.key())
+    store = open_store(app_config.index)
+    auto = AutoModel("ranker", RankerRecipe(), tmp_path / "registry")
+    reporter = progress.Reporter(auto.registry, "ranker", auto.key(store.manifest(store.current_version()).catalog_sha256))
     try:
-        ctx = Ranker.from_config(AppConfig(embedding=EmbeddingConfig(device="cpu"), ranker=RankerConfig(kind="crossencoder"))).run(_ctx(["Blender", "Drill"]))
-        assert ctx.degraded == ["ranker_warming"]
+        config = AppConfig.model_validate({**app_config.model_dump(), "ranker": RankerConfig(kind="crossencoder", registry=tmp_path / "registry")})
+        assert Ranker.from_config(config).run(_ctx(["Blender", "Drill"])).degraded == ["ranker_warming"]
     finally:
         reporter.close()
+
+
+def test_a_catalog_without_categories_keeps_the_retriever_order():
+    from shopray.bootstrap.keys import AutoModel
+    from shopray.config import RankerRecipe
+    from shopray.follow import Follower
+    from shopray.stages.rank.scorers import RETRIEVER_ORDER, RetrieverOrder, resolver
+    from shopray.stages.retrieve.index.base import IndexManifest
+
+    titles_only = IndexManifest(name="hd", version="v1", created_at="", count=3, dim=384, embedding_model="m", catalog_sha256="a" * 64, vocabulary={})
+    resolve = resolver(RankerConfig(kind="crossencoder"), "auto", AutoModel("ranker", RankerRecipe()), Follower.fixed(titles_only))
+    assert resolve() == RETRIEVER_ORDER
+    ranker = Ranker(RetrieverOrder(), RankerConfig(session_weight=0))
+    ctx = ranker.run(_ctx(["Drill", "Blender", "Yoga Mat"]))
+    assert ctx.candidates.ids == ["0", "1", "2"] and ctx.degraded == [] and ctx.versions["ranker"] == "retriever-order"
 
 
 def test_init_gives_a_fresh_head_on_minilm_weights(tmp_path):

@@ -22,24 +22,38 @@ from shopray.domain import CandidateSet
 from shopray.embedding import shared_embedder
 from shopray.follow import Follower
 from shopray.graph import SearchContext
-from shopray.stages.rank.scorers import BiEncoderScorer, Scorer, follow_scorer, resolver
+from shopray.stages.rank.scorers import BIENCODER, BiEncoderScorer, Scorer, follow_scorer, resolver
+from shopray.stages.retrieve.index import IndexManifest, open_store
 
 log = logging.getLogger(__name__)
 # (query, head) -> (scores, version of the model that scored)
 ScoreFn = Callable[[str, CandidateSet], Awaitable[tuple[np.ndarray, str]]]
 
 
+def follow_catalog(config: AppConfig) -> Follower[str, IndexManifest]:
+    """The manifest of the served index, which ``model: auto`` is keyed by."""
+    store = open_store(config.index)
+    catalog = Follower(store.current_version, store.manifest, name=f"ranker-catalog:{store.name}", every_s=config.ranker.refresh_s)
+    catalog.check(wait=True)
+    if catalog.current is None:
+        raise FileNotFoundError(f"index {store.name!r} has no published version")
+    return catalog
+
+
 class Ranker:
-    def __init__(self, scorer: Scorer | Follower[str, Scorer], config: RankerConfig, fallback: Callable[[], Scorer] | None = None, auto: AutoModel | None = None):
-        """``fallback`` makes the scorer that answers while the followed model is missing; ``auto`` says whether it is being trained."""
+    def __init__(self, scorer: Scorer | Follower[str, Scorer], config: RankerConfig, fallback: Callable[[], Scorer] | None = None,
+                 auto: AutoModel | None = None, catalog: Follower[str, IndexManifest] | None = None):
+        """``fallback`` makes the scorer that answers while the followed model is missing; ``auto`` and the served
+        ``catalog`` say whether that model is being trained."""
         self.scorers = scorer if isinstance(scorer, Follower) else Follower.fixed(scorer, scorer.version)
-        self.config, self.auto = config, auto
+        self.config, self.auto, self.catalog = config, auto, catalog
         self._fallback, self._fallback_scorer = fallback, None
 
     @classmethod
     def from_config(cls, config: AppConfig) -> "Ranker":
         auto = AutoModel("ranker", config.bootstrap.ranker, config.ranker.registry)
-        ranker = cls(follow_scorer(config, auto), config.ranker, lambda: BiEncoderScorer(shared_embedder(config.embedding)), auto)
+        catalog = follow_catalog(config) if config.ranker.model == AUTO and config.ranker.kind != BIENCODER else None
+        ranker = cls(follow_scorer(config, auto, catalog), config.ranker, lambda: BiEncoderScorer(shared_embedder(config.embedding)), auto, catalog)
         if ranker.missing() is not None:
             log.warning("no cross-encoder %r yet: the bi-encoder answers (degraded: %s)", config.ranker.model, ranker.missing())
             assert ranker.scorer is not None  # load the fallback now, not on the first request
@@ -49,7 +63,7 @@ class Ranker:
         """Why the configured model is not answering (the degraded label), or None when it is."""
         if self.scorers.current is not None:
             return None
-        training = self.config.model == AUTO and self.auto is not None and self.auto.training()
+        training = self.config.model == AUTO and self.auto is not None and self.catalog is not None and self.auto.training(self.catalog.current.catalog_sha256)
         return "ranker_warming" if training or self.scorers.building else "ranker_unavailable"
 
     @property
@@ -66,7 +80,7 @@ class Ranker:
 
     def retarget(self, model: str) -> None:
         """Serve's reconfigure: score with another model reference (alias, version or directory), loaded before it answers."""
-        self.scorers.retarget(resolver(self.config, model, self.auto), wait=True)
+        self.scorers.retarget(resolver(self.config, model, self.auto, self.catalog), wait=True)
 
     def head(self, candidates: CandidateSet) -> CandidateSet:
         """The candidates the scorer sees."""

@@ -21,6 +21,7 @@ from typing import Literal
 
 from shopray.catalog.demo import generate_demo_catalog
 from shopray.config import CHECKOUT
+from shopray.domain import Product
 from shopray.evaluation import Judgments, load_judgments
 
 SPLIT_SALT = "shopray-ranker-split-v1:"
@@ -109,14 +110,17 @@ def add_random_negatives(groups: list[Group], titles: dict[str, str], per_group:
                 group.labels.append(0.0)
 
 
-def synthetic_groups(n_queries: int, seed: int, catalog_size: int = 6000, per_query: int = 6) -> list[Group]:
-    """Queries composed from demo-catalog facets, with products graded by how well they match.
+def synthetic_groups(n_queries: int, seed: int, catalog_size: int = 6000, per_query: int = 6, products: list[Product] | None = None) -> list[Group]:
+    """Queries composed from catalog facets, with products graded by how well they match.
 
     Same leaf category and every named facet: 1.0; same leaf, some facets
     wrong: between 0.5 and 1.0; same department: 0.1; anything else: 0.
+    ``products`` is the catalog (it needs categories); default: a demo catalog of ``catalog_size``.
     """
     rng = random.Random(seed)
-    products = generate_demo_catalog(n=catalog_size, seed=seed)
+    products = [p for p in products if p.category] if products is not None else generate_demo_catalog(n=catalog_size, seed=seed)
+    if not products:
+        raise ValueError("synthetic ranker queries need a catalog with categories")
     by_leaf: dict[str, list] = {}
     for p in products:
         by_leaf.setdefault(p.category or "", []).append(p)
@@ -160,6 +164,7 @@ def load_ranker_data(
     negatives_per_query: int = 1,
     max_train_queries: int | None = None,
     seed: int = 0,
+    products: list[Product] | None = None,
 ) -> RankerData:
     """Home Depot (when given) split by query, plus synthetic groups for training.
 
@@ -168,11 +173,11 @@ def load_ranker_data(
     """
     rng = random.Random(seed)
     info: dict[str, str | int] = {"split": f"sha256('{SPLIT_SALT}' + lower(query)) % 100 < {VAL_PERCENT} -> validation", "seed": seed}
-    synthetic = synthetic_groups(synthetic_queries, seed) if synthetic_queries else []
+    synthetic = synthetic_groups(synthetic_queries, seed, products=products) if synthetic_queries else []
     if homedepot is None:
         train = [g for g in synthetic if split_of(g.query) == "train"]
         val = [g for g in synthetic if split_of(g.query) == "val"]
-        info.update({"sources": "synthetic demo-catalog pairs"})
+        info.update({"sources": "synthetic demo-catalog pairs" if products is None else "synthetic pairs from the given catalog"})
     else:
         train_j, val_j, titles = homedepot_split(homedepot)
         train = judgment_groups(train_j, titles, "homedepot")

@@ -80,8 +80,9 @@ def _git_commit() -> str | None:
 DATA_SHARE, TRAIN_SHARE = 0.05, 0.8
 
 
-def train(ns: argparse.Namespace, progress: Callable[[str, float], None] | None = None, card_data: dict | None = None) -> dict:
-    """Train and register; ``progress(phase, done)`` hears how far it has come; ``card_data`` is added to the card's ``data``."""
+def train(ns: argparse.Namespace, progress: Callable[[str, float], None] | None = None, card_data: dict | None = None, products: list | None = None) -> dict:
+    """Train and register; ``progress(phase, done)`` hears how far it has come; ``card_data`` is added to the card's ``data``;
+    ``products`` is the catalog the synthetic queries come from (default: a generated demo catalog)."""
     report = progress or (lambda phase, done: None)
     report("data and model", 0.0)
     torch.set_num_threads(ns.threads)
@@ -90,7 +91,8 @@ def train(ns: argparse.Namespace, progress: Callable[[str, float], None] | None 
     homedepot = None if ns.no_homedepot else (ns.data or default_homedepot_dir())
     if homedepot is None and not ns.no_homedepot:
         print("Home Depot data not found: training on synthetic pairs only", file=sys.stderr)
-    data = load_ranker_data(homedepot, synthetic_queries=ns.synthetic_queries, negatives_per_query=ns.negatives, max_train_queries=ns.max_train_queries, seed=ns.seed)
+    data = load_ranker_data(homedepot, synthetic_queries=ns.synthetic_queries, negatives_per_query=ns.negatives, max_train_queries=ns.max_train_queries,
+                            seed=ns.seed, products=products)
     stop_groups = data.val if ns.val_queries is None else random.Random(ns.seed).sample(data.val, min(ns.val_queries, len(data.val)))
     print(json.dumps({"data": data.info}), file=sys.stderr)
 
