@@ -22,20 +22,6 @@ import time
 from shopray.bench.report import print_command
 
 
-def gain(product: dict, truth) -> int:
-    checks = {}
-    for f in ("brand", "category", "color"):
-        if getattr(truth, f) is not None:
-            checks[f] = product.get(f) == getattr(truth, f)
-    if truth.price_min is not None or truth.price_max is not None:
-        price = product.get("price")
-        checks["price"] = price is not None and (truth.price_min is None or price >= truth.price_min) and (truth.price_max is None or price <= truth.price_max)
-    if checks and all(checks.values()):
-        return 2
-    anchor = "category" if "category" in checks else "brand" if "brand" in checks else None
-    return 1 if anchor and checks[anchor] else 0
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--index", default="demo")
@@ -51,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     from shopray.catalog import load_products
     from shopray.config import AppConfig, EmbeddingConfig, IndexConfig
     from shopray.domain import Intent, Vocabulary
-    from shopray.evaluation import ndcg_at_k, recall_at_k
+    from shopray.evaluation import intent_gain, ndcg_at_k, recall_at_k
     from shopray.graph import SearchContext
     from shopray.pipeline import Pipeline
     from shopray.registry import model_label, resolve_model
@@ -65,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     payloads = [pr.payload() for pr in products]
     judgments = []
     for e in heldout:
-        gains = {pl["product_id"]: g for pl in payloads if (g := gain(pl, e.intent))}
+        gains = {pl["product_id"]: g for pl in payloads if (g := intent_gain(pl, e.intent))}
         judgments.append(gains)
 
     model_dir = resolve_model("parser", args.model)

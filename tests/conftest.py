@@ -12,6 +12,7 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 os.environ["SHOPRAY_HOME"] = tempfile.mkdtemp(prefix="shopray-test-home-")
 
 from shopray.config import AppConfig, EmbeddingConfig, IndexConfig, RetrieverConfig  # noqa: E402
+from shopray.domain import Intent  # noqa: E402
 
 SMALL_CATALOG_SIZE = 400
 
@@ -47,6 +48,25 @@ def small_catalog():
     from shopray.catalog.demo import generate_demo_catalog
 
     return generate_demo_catalog(n=SMALL_CATALOG_SIZE, seed=11)
+
+
+@pytest.fixture(scope="session")
+def scarce(small_catalog):
+    """'<color> <brand> <leaf> under <price>' for the product whose exact matches are fewest (but some), with the
+    most near misses: the test catalog's "nike blue running shoes under 90"."""
+
+    def exact(p, q):
+        return (q.brand, q.color, q.category) == (p.brand, p.color, p.category) and q.price is not None and q.price <= p.price
+
+    def score(p):
+        n_exact = sum(exact(p, q) for q in small_catalog)
+        over_budget = sum((q.brand, q.color, q.category) == (p.brand, p.color, p.category) and q.price > p.price for q in small_catalog)
+        other_colors = sum((q.brand, q.category) == (p.brand, p.category) and q.color != p.color for q in small_catalog)
+        return (n_exact <= 3, over_budget > 0, other_colors)
+
+    p = max((p for p in small_catalog if p.brand and p.color and p.category and p.price), key=score)
+    intent = Intent(keywords=p.category.split(" > ")[-1], brand=p.brand, color=p.color, category=p.category, price_max=p.price)
+    return intent, [q.product_id for q in small_catalog if exact(p, q)]
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shopray.domain import Intent
+from shopray.domain import Constraint, Intent
 
 ProductId = str
 
@@ -54,6 +54,8 @@ class SearchRequest(BaseModel):
     ignore_intent: list[Literal["brand", "category", "color", "price", "attributes"]] = Field(
         default_factory=list, max_length=5, description="Parsed intent fields to drop, e.g. after a shopper removes a chip."
     )
+    strict: bool = Field(default=False, description="Only products that keep every constraint the query states; by default, when exact matches run short, "
+                         "near misses follow them, one relaxed constraint at a time.")
 
     @field_validator("query")
     @classmethod
@@ -69,13 +71,20 @@ class SearchResult(BaseModel):
 
     product_id: str
     title: str
-    score: float = Field(description="The ranker's score: higher is better, comparable only within one response (a rank fusion by default, see ranker.retriever_weight).")
+    score: float = Field(description="The ranker's score: higher is better, comparable only within one response and one constraint tier "
+                         "(a rank fusion by default, see ranker.retriever_weight).")
+    meets: list[Constraint] | None = Field(default=None, description="Which of the query's stated constraints (`relaxed` lists those some result gives up) "
+                                           "this product keeps; absent when the query states none.")
 
 
 class SearchResponse(BaseModel):
     request_id: str = Field(description="Id of this request; also the X-Request-ID header.")
     intent: Intent = Field(description="How the query was understood.")
-    results: list[SearchResult] = Field(description="Ranked, diversified products, best first.")
+    results: list[SearchResult] = Field(description="Ranked, diversified products, best first: those that keep every stated constraint, then each relaxation tier.")
+    stated: list[Constraint] = Field(default_factory=list, description="The constraints the query states (its parsed brand, category, color "
+                                     "and price, less what the client's filters fix), in the order they are given up when exact matches run short.")
+    relaxed: list[Constraint] = Field(default_factory=list, description="Stated constraints that some results give up because exact matches ran short, "
+                                      "in the order they were given up; empty when every result keeps them all.")
     degraded: list[str] = Field(default_factory=list, description="Fallbacks taken while answering; empty when every stage answered normally.")
     timings_ms: dict[str, float] = Field(description="Per-stage wall time: parse, retrieve, rank, diversify, total.")
     versions: dict[str, str] = Field(default_factory=dict, description="Index and model versions that answered.")

@@ -17,6 +17,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shopray.domain import Constraint
+
 # The checkout this package was installed from in editable mode (where deployments/, k8s/ and
 # ../shared live); an installed wheel has none of them, and callers fall back accordingly.
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -99,8 +101,29 @@ class RetrieverConfig(_Strict):
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
     dense_weight: float = Field(default=1.0, ge=0, description="RRF weight of the dense (MiniLM) list.")
     sparse_weight: float = Field(default=1.0, ge=0, description="RRF weight of the BM25 list.")
-    min_filtered: int = Field(default=10, ge=0, description="Fewer filtered hits than this: retrieve unfiltered and boost intent matches instead.")
-    boost: float = Field(default=0.02, ge=0, description="Score added per intent field a relaxed hit matches.")
+    min_filtered: int = Field(
+        default=10, ge=0,
+        description="While fewer candidates than this (or than the request's k) keep the stated constraints still held, give up the next one in "
+        "`relax_order` and retrieve again; exact matches always rank first, then each relaxation tier.",
+    )
+    relax_order: list[Constraint] = Field(
+        default=["color", "brand", "price", "category"],
+        description="The order in which the query's stated constraints are given up when exact matches run short, least important first; "
+        "a constraint missing from the list is never relaxed. The category goes last: 'running shoes under 40' is better answered by "
+        "running shoes at 45 than by anything else under 40.",
+    )
+    price_band: float = Field(
+        default=0.1, gt=0,
+        description="Inside a tier that gives up the price, results are grouped by how far they miss the bound, in bands of this share "
+        "of it (0.1: $92 and $95 before $109 for 'under 90').",
+    )
+
+    @field_validator("relax_order")
+    @classmethod
+    def _once_each(cls, v: list[Constraint]) -> list[Constraint]:
+        if len(set(v)) != len(v):
+            raise ValueError("relax_order names each constraint at most once")
+        return v
     session_weight: float = Field(default=0.3, ge=0, le=1, description="How far clicked products pull the query vector (0: not at all).")
 
 

@@ -16,6 +16,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_PRICE = 1_000_000.0
+# What a query can state about the products it wants (the intent's fields that filter).
+Constraint = Literal["color", "brand", "category", "price"]
 
 
 class Product(BaseModel):
@@ -119,6 +121,23 @@ class Vocabulary(BaseModel):
         )
 
 
+@dataclass(frozen=True)
+class Tiers:
+    """Which stated constraints each candidate keeps (see ``stages/retrieve/constraints.py``)."""
+
+    stated: tuple[Constraint, ...]  # the query's constraints, in the order they are given up
+    groups: np.ndarray  # (N,) ints, ascending from the exact matches; no stage orders across a group
+    meets: list[list[Constraint]]  # per candidate, the stated constraints it keeps
+
+    def take(self, order: np.ndarray) -> "Tiers":
+        return Tiers(stated=self.stated, groups=self.groups[order], meets=[self.meets[i] for i in order])
+
+    def relaxed(self) -> list[Constraint]:
+        """The stated constraints some candidate gives up, in relax order."""
+        kept_by_all = set(self.stated).intersection(*map(set, self.meets)) if self.meets else set(self.stated)
+        return [c for c in self.stated if c not in kept_by_all]
+
+
 @dataclass
 class CandidateSet:
     """Candidates flowing retriever -> ranker -> diversifier, best first.
@@ -133,11 +152,18 @@ class CandidateSet:
     embeddings: np.ndarray
     session_vector: np.ndarray | None = None
     notes: dict[str, object] = field(default_factory=dict)
+    tiers: Tiers | None = None  # None: the query stated no constraint
 
     def __post_init__(self) -> None:
         n = len(self.ids)
         if len(self.payloads) != n or self.scores.shape != (n,) or self.embeddings.shape[0] != n:
             raise ValueError("candidate arrays disagree in length")
+        if self.tiers is not None and (self.tiers.groups.shape != (n,) or len(self.tiers.meets) != n):
+            raise ValueError("candidate tiers disagree in length")
+
+    def groups(self) -> np.ndarray:
+        """Each candidate's constraint group (all 0 without constraints)."""
+        return self.tiers.groups if self.tiers is not None else np.zeros(len(self.ids), dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -151,6 +177,7 @@ class CandidateSet:
             embeddings=self.embeddings[order],
             session_vector=self.session_vector,
             notes=dict(self.notes),
+            tiers=self.tiers.take(order) if self.tiers is not None else None,
         )
 
     @classmethod

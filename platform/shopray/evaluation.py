@@ -31,6 +31,23 @@ def load_judgments(path: str | Path) -> Judgments:
     return dict(judgments)
 
 
+def intent_gain(product: dict, intent) -> int:
+    """Synthetic judgment of a product for a query whose true intent is known: 2 when it matches every field the
+    intent names (brand, category, color, price range), 1 when it matches the category (or the brand, when no
+    category is named), else 0."""
+    checks = {}
+    for f in ("brand", "category", "color"):
+        if getattr(intent, f) is not None:
+            checks[f] = product.get(f) == getattr(intent, f)
+    if intent.price_min is not None or intent.price_max is not None:
+        price = product.get("price")
+        checks["price"] = price is not None and (intent.price_min is None or price >= intent.price_min) and (intent.price_max is None or price <= intent.price_max)
+    if checks and all(checks.values()):
+        return 2
+    anchor = "category" if "category" in checks else "brand" if "brand" in checks else None
+    return 1 if anchor and checks[anchor] else 0
+
+
 def dcg(gains: Iterable[float]) -> float:
     return sum(g / math.log2(i + 2) for i, g in enumerate(gains))
 

@@ -43,14 +43,17 @@ class SearchContext:
 
     def response(self, timings_ms: dict[str, float]) -> SearchResponse:
         candidates = self.candidates or CandidateSet.empty()
+        tiers = candidates.tiers
         results = [
-            SearchResult(**{**payload, "product_id": pid, "score": round(float(score), 6)})
-            for pid, payload, score in zip(candidates.ids, candidates.payloads, candidates.scores)
+            SearchResult(**{**payload, "product_id": pid, "score": round(float(score), 6), "meets": tiers.meets[i] if tiers else None})
+            for i, (pid, payload, score) in enumerate(zip(candidates.ids, candidates.payloads, candidates.scores))
         ]
         return SearchResponse(
             request_id=self.request_id,
             intent=self.intent or Intent(keywords=self.request.query, source="none"),
             results=results,
+            stated=list(tiers.stated) if tiers else [],
+            relaxed=tiers.relaxed() if tiers else [],
             degraded=self.degraded,
             timings_ms=timings_ms,
             versions=self.versions,

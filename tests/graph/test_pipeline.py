@@ -42,8 +42,8 @@ def test_retriever_applies_intent_as_filters(pipeline, small_catalog):
     brands = [p.brand for p in small_catalog]
     brand = max(set(brands), key=brands.count)
     assert brands.count(brand) >= retriever.config.min_filtered
-    cands = retriever.retrieve("anything", Intent(keywords="gift", brand=brand))
-    assert cands.notes["filters_relaxed"] is False
+    cands = retriever.retrieve("anything", Intent(keywords="gift", brand=brand), k=retriever.config.min_filtered)
+    assert cands.tiers.relaxed() == []
     assert len(cands) == brands.count(brand) and all(p["brand"] == brand for p in cands.payloads)
     assert cands.embeddings.shape == (len(cands), 384)
 
@@ -51,7 +51,7 @@ def test_retriever_applies_intent_as_filters(pipeline, small_catalog):
 def test_retriever_relaxes_filters_that_leave_too_few(pipeline):
     retriever = pipeline["retrieve"]
     cands = retriever.retrieve("shoes", Intent(keywords="shoes", price_min=999_000))
-    assert cands.notes["filters_relaxed"] is True
+    assert cands.tiers.relaxed() == ["price"]
     assert len(cands) == retriever.config.candidates
 
 

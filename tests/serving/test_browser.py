@@ -129,11 +129,12 @@ def test_search_slider_and_chips_end_to_end(page):
     intent = first["intent"]
     assert intent["category"] and intent["color"] == "red" and intent["price_max"] == 80
     assert _chip_fields(page) == ["category", "color", "price"]
-    expect(page.locator('.chip[data-field="color"]')).to_have_attribute("aria-label", "Remove color filter: red")
+    relaxed = " (relaxed after the exact matches)" if "color" in first["relaxed"] else ""
+    expect(page.locator('.chip[data-field="color"]')).to_have_attribute("aria-label", f"Remove color filter: red{relaxed}")
 
-    # Tab order: box -> Search -> slider -> first chip.
+    # Tab order: box -> Search -> slider -> exact-only box -> first chip.
     box.focus()
-    for selector in ["button[type=submit]", "#diversity", ".chip >> nth=0"]:
+    for selector in ["button[type=submit]", "#diversity", "#strict", ".chip >> nth=0"]:
         page.keyboard.press("Tab")
         expect(page.locator(selector)).to_be_focused()
 
@@ -172,6 +173,35 @@ def test_search_slider_and_chips_end_to_end(page):
     # The state is in the URL, so a reload shows the same search.
     assert "diversity=1.00" in page.url and "q=red" in page.url
     assert page.problems == []
+
+
+def test_near_misses_follow_the_exact_matches_under_a_divider_and_exact_only_hides_them(page, scarce):
+    intent, _ = scarce
+    query = f"{intent.color} {intent.brand} {intent.keywords} under {intent.price_max:g}"
+    with page.expect_response(_is_search()) as info:
+        page.fill("#q", query)
+        page.press("#q", "Enter")
+    body = info.value.json()
+    expect(page.locator("#request-id")).to_have_text(body["request_id"])
+    exact = next(i for i, r in enumerate(body["results"]) if r["meets"] != body["results"][0]["meets"])
+    divider = page.locator(".tier-divider").first
+    expect(divider).to_contain_text(f"No more exact matches: showing {intent.brand}")
+    expect(divider).to_contain_text("in other colors")
+    assert page.locator(".tier-divider ~ ol.results li").first.get_attribute("data-product-id") == body["results"][exact]["product_id"]
+    assert page.locator("ol.results").first.locator("li").count() == exact
+    stated = body["stated"]
+    tiers = {next(i for i in range(len(stated) + 1) if set(stated[i:]) <= set(r["meets"])) for r in body["results"]}
+    expect(page.locator(".tier-divider")).to_have_count(len(tiers - {0}))  # one divider per relaxation tier
+    expect(page.locator('.chip[data-field="color"]')).to_have_attribute("data-held", "exact")
+    expect(page.locator('.chip[data-field="brand"]')).to_have_attribute("data-held", "all" if "brand" not in body["relaxed"] else "exact")
+    page.screenshot(path=str(SCREENSHOT.with_name("search-page-relaxed.png")), full_page=True)
+
+    with page.expect_response(lambda r: r.url.endswith("/search") and json.loads(r.request.post_data).get("strict") is True) as strict_info:
+        page.locator("#strict").check()
+    expect(page.locator("#request-id")).to_have_text(strict_info.value.json()["request_id"])
+    expect(page.locator(".tier-divider")).to_have_count(0)
+    expect(page.locator("ol.results li")).to_have_count(exact)
+    assert "strict=1" in page.url and page.problems == []
 
 
 def test_validation_error_names_the_field(page):

@@ -80,3 +80,22 @@ def test_invalid_input_gets_422_naming_the_field(server, body, field):
 def test_malformed_bodies_are_4xx(server, content, headers):
     resp = server.post("/search", content=content, headers=headers)
     assert 400 <= resp.status_code < 500, resp.text
+
+
+def test_exact_matches_first_and_the_answer_says_what_was_relaxed(server, scarce):
+    """The test catalog's "nike blue running shoes under 90", typed: the rule parser understands it, and the graph on
+    Serve keeps what it understood first."""
+    intent, _ = scarce
+    query = f"{intent.color} {intent.brand} {intent.keywords} under {intent.price_max:g}"
+    body = server.post("/search", json={"query": query, "k": 10}).json()
+    parsed = body["intent"]
+    assert (parsed["brand"], parsed["color"], parsed["price_max"]) == (intent.brand, intent.color, intent.price_max), parsed
+    assert body["stated"][:2] == ["color", "brand"] and body["results"][0]["meets"] == body["stated"]
+    stated = len(body["stated"])
+    kept = [len(r["meets"]) for r in body["results"]]
+    first_miss = next(i for i, n in enumerate(kept) if n < stated)
+    assert first_miss >= 1 and all(n < stated for n in kept[first_miss:])  # every exact match, then the near misses
+    assert body["relaxed"] and body["relaxed"][0] == "color"
+    strict = server.post("/search", json={"query": query, "k": 10, "strict": True}).json()
+    assert strict["relaxed"] == [] and [r["product_id"] for r in strict["results"]] == [r["product_id"] for r in body["results"][:first_miss]]
+    assert server.post("/search", json={"query": query, "strict": "maybe"}).status_code == 422

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from shopray.config import AppConfig, DiversifierConfig
 from shopray.graph import SearchContext
 from shopray.stages.diversify.methods import diversify
@@ -26,7 +28,13 @@ class Diversifier:
         diversity = self.config.default_diversity if req.diversity is None else req.diversity
         if math.isnan(diversity):
             raise ValueError("diversity must be a number in [0, 1]")
-        c = ctx.candidates
-        order = diversify(self.config.method, c.scores, c.embeddings, c.payloads, req.k, diversity)
+        c, order = ctx.candidates, []
+        groups = c.groups()
+        for group in np.unique(groups):  # each constraint group in turn: diversity never lifts a near miss above an exact match
+            if len(order) >= req.k:
+                break
+            idx = np.flatnonzero(groups == group)
+            chosen = diversify(self.config.method, c.scores[idx], c.embeddings[idx], [c.payloads[i] for i in idx], req.k - len(order), diversity)
+            order += [int(idx[i]) for i in chosen]
         ctx.candidates = c.take(order)
         return ctx

@@ -97,14 +97,10 @@ class Ranker:
             scores = scores + self.config.session_weight * (head.embeddings @ candidates.session_vector)
         if self.config.retriever_weight > 0:
             scores = fuse_with_retriever(scores, self.config.retriever_weight, self.config.rrf_k)
-        order = np.argsort(-scores, kind="stable")
-        ranked = head.take(order, scores=scores[order])
-        if n == len(candidates):
-            return ranked
-        # Unscored tail stays below every scored item, in retriever order.
-        tail = candidates.take(range(n, len(candidates)))
-        tail_scores = float(scores.min()) - 1.0 - np.arange(len(tail)) * 1e-6
-        return _concat(ranked, tail.take(range(len(tail)), scores=tail_scores))
+        order = np.lexsort((-scores, head.groups()))  # by score within each constraint group, never across
+        # The unscored tail stays below every scored item, in retriever order (which is by group too).
+        tail_scores = float(scores.min()) - 1.0 - np.arange(len(candidates) - n) * 1e-6
+        return candidates.take(np.concatenate([order, np.arange(n, len(candidates))]), scores=np.concatenate([scores[order], tail_scores]))
 
     @staticmethod
     def _query(ctx: SearchContext) -> str:
@@ -143,14 +139,3 @@ def fuse_with_retriever(scores: np.ndarray, weight: float, k: int) -> np.ndarray
     scorer_rank = np.empty(len(scores), dtype=float)
     scorer_rank[np.argsort(-scores, kind="stable")] = np.arange(len(scores))
     return 1.0 / (k + 1 + scorer_rank) + weight / (k + 1 + np.arange(len(scores)))
-
-
-def _concat(a: CandidateSet, b: CandidateSet) -> CandidateSet:
-    return CandidateSet(
-        ids=a.ids + b.ids,
-        payloads=a.payloads + b.payloads,
-        scores=np.concatenate([a.scores, b.scores]),
-        embeddings=np.concatenate([a.embeddings, b.embeddings]),
-        session_vector=a.session_vector,
-        notes=a.notes,
-    )

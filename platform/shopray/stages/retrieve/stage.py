@@ -1,8 +1,9 @@
 """Stage 2, retrieve: hybrid dense + BM25 retrieval from Qdrant, fused with weighted RRF.
 
-Intent fields become filters; when filters leave too few hits the retriever
-searches again with only the client's hard filters and boosts hits that match
-the intent instead. Session clicks pull the query vector toward what the
+The client's filters always hold. The intent's brand, category, color and
+price are stated constraints: exact matches come first, and while they run
+short the retriever gives up one constraint at a time and retrieves again
+(``constraints.py``). Session clicks pull the query vector toward what the
 shopper clicked.
 """
 
@@ -12,10 +13,11 @@ import numpy as np
 
 from shopray.api import Filters
 from shopray.config import AppConfig, RetrieverConfig
-from shopray.domain import CandidateSet, Intent
+from shopray.domain import CandidateSet, Intent, Tiers
 from shopray.embedding import Embedder, shared_embedder
 from shopray.follow import Follower
 from shopray.graph import SearchContext
+from shopray.stages.retrieve.constraints import Constraints
 from shopray.stages.retrieve.index import FilterSpec, Hit, HybridQuery, IndexReader, IndexStore, open_store
 
 # How often a retriever looks for a newly published index version.
@@ -25,19 +27,6 @@ INDEX_CHECK_S = 5.0
 def _normalise(v: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(v))
     return v / norm if norm > 0 else v
-
-
-def filter_specs(intent: Intent, filters: Filters | None) -> tuple[FilterSpec, FilterSpec]:
-    """(hard, soft): the client's filters are hard; the parsed intent is soft."""
-    hard = FilterSpec(**filters.model_dump()) if filters else FilterSpec()
-    soft = FilterSpec(
-        brand=hard.brand or intent.brand,
-        category=hard.category or intent.category,
-        color=hard.color or intent.color,
-        price_min=hard.price_min if hard.price_min is not None else intent.price_min,
-        price_max=hard.price_max if hard.price_max is not None else intent.price_max,
-    )
-    return hard, soft
 
 
 def follow_index(store: IndexStore, hnsw_ef: int, every_s: float = INDEX_CHECK_S) -> Follower[str, IndexReader]:
@@ -83,40 +72,47 @@ class Retriever:
             return None
         return _normalise(np.mean([h.vector for h in hits], axis=0))
 
-    def retrieve(self, query: str, intent: Intent, filters: Filters | None = None, clicked: list[str] | None = None) -> CandidateSet:
-        reader = self.index.current
+    def retrieve(self, query: str, intent: Intent, filters: Filters | None = None, clicked: list[str] | None = None,
+                 k: int = 10, strict: bool = False) -> CandidateSet:
+        """Candidates best first: exact matches to the intent, then (unless ``strict``) each relaxation tier."""
+        cfg, reader = self.config, self.index.current
         text = intent.keywords or query
         vector = self.embedder.encode([text])[0]
         session = self.session_vector(reader, clicked or [])
         if session is not None:
-            w = self.config.session_weight
-            vector = _normalise((1 - w) * vector + w * session)
+            vector = _normalise((1 - cfg.session_weight) * vector + cfg.session_weight * session)
 
-        hard, soft = filter_specs(intent, filters)
-        hits = self._query(reader, vector, text, soft)
-        relaxed = len(hits) < self.config.min_filtered and soft != hard
-        if relaxed:
-            seen = {h.product_id for h in hits}
-            extra = [h for h in self._query(reader, vector, text, hard) if h.product_id not in seen]
-            for h in extra:
-                h.score += self.config.boost * soft.matches(h.payload)
-            extra.sort(key=lambda h: -h.score)
-            hits = (hits + extra)[: self.config.candidates]
+        hard = FilterSpec(**filters.model_dump()) if filters else FilterSpec()
+        constraints = Constraints.of(intent, hard, cfg.relax_order, cfg.price_band)
+        hits: list[Hit] = []
+        seen: set[str] = set()
+        for n in range(1 + (0 if strict else len(constraints.stated))):
+            if n and len(hits) >= max(cfg.min_filtered, k):
+                break
+            for h in self._query(reader, vector, text, constraints.relaxed(n)):
+                if h.product_id not in seen:
+                    seen.add(h.product_id)
+                    hits.append(h)
 
-        dim = self.embedder.dim
-        candidates = CandidateSet(
+        tiers = None
+        if constraints.stated:
+            groups, meets = constraints.groups([h.payload for h in hits])
+            order = np.lexsort((-np.array([h.score for h in hits]), groups))[: cfg.candidates]
+            hits = [hits[i] for i in order]
+            tiers = Tiers(stated=constraints.stated, groups=groups[order], meets=[meets[i] for i in order])
+        return CandidateSet(
             ids=[h.product_id for h in hits],
             payloads=[h.payload for h in hits],
             scores=np.array([h.score for h in hits], dtype=float),
-            embeddings=np.stack([h.vector for h in hits]) if hits else np.zeros((0, dim), dtype=np.float32),
+            embeddings=np.stack([h.vector for h in hits]) if hits else np.zeros((0, self.embedder.dim), dtype=np.float32),
             session_vector=session,
-            notes={"filters_relaxed": relaxed, "index_version": reader.version},
+            notes={"index_version": reader.version},
+            tiers=tiers,
         )
-        return candidates
 
     def run(self, ctx: SearchContext) -> SearchContext:
         req = ctx.request
         intent = ctx.intent or Intent(keywords=req.query, source="none")
-        ctx.candidates = self.retrieve(req.query, intent, req.filters, req.session.clicked if req.session else None)
+        ctx.candidates = self.retrieve(req.query, intent, req.filters, req.session.clicked if req.session else None, k=req.k, strict=req.strict)
         ctx.versions["index"] = str(ctx.candidates.notes["index_version"])
         return ctx

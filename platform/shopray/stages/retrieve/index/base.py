@@ -60,14 +60,6 @@ class FilterSpec:
     def keywords(self) -> dict[str, str]:
         return {f: getattr(self, f) for f in KEYWORD_FIELDS if getattr(self, f) is not None}
 
-    def matches(self, payload: dict) -> int:
-        """How many of the filter's conditions a payload meets (for boosts)."""
-        hits = sum(payload.get(f) == v for f, v in self.keywords().items())
-        price = payload.get("price")
-        if (self.price_min is not None or self.price_max is not None) and price is not None:
-            hits += (self.price_min is None or price >= self.price_min) and (self.price_max is None or price <= self.price_max)
-        return hits
-
 
 @dataclass(frozen=True)
 class HybridQuery:
