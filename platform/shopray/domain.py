@@ -153,6 +153,7 @@ class CandidateSet:
     session_vector: np.ndarray | None = None
     notes: dict[str, object] = field(default_factory=dict)
     tiers: Tiers | None = None  # None: the query stated no constraint
+    query_vector: np.ndarray | None = None  # the retriever's embedding of the query text, so no later stage embeds it again
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -178,6 +179,7 @@ class CandidateSet:
             session_vector=self.session_vector,
             notes=dict(self.notes),
             tiers=self.tiers.take(order) if self.tiers is not None else None,
+            query_vector=self.query_vector,
         )
 
     @classmethod

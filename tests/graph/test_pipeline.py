@@ -46,6 +46,7 @@ def test_retriever_applies_intent_as_filters(pipeline, small_catalog):
     assert cands.tiers.relaxed() == []
     assert len(cands) == brands.count(brand) and all(p["brand"] == brand for p in cands.payloads)
     assert cands.embeddings.shape == (len(cands), 384)
+    np.testing.assert_allclose(cands.query_vector, retriever.embedder.encode(["gift"])[0], atol=1e-5)  # the ranker reuses it
 
 
 def test_retriever_relaxes_filters_that_leave_too_few(pipeline):

@@ -47,8 +47,11 @@ class BiEncoderScorer:
         return self.score_many([(query, candidates)])[0]
 
     def score_many(self, requests: Sequence[tuple[str, CandidateSet]]) -> list[np.ndarray]:
-        vectors = self.embedder.encode([query for query, _ in requests])
-        return [candidates.embeddings @ v for v, (_, candidates) in zip(vectors, requests)]
+        """Candidates carry the retriever's embedding of the same query text (the intent's keywords, else the query):
+        only queries without one are embedded here."""
+        missing = [query for query, candidates in requests if candidates.query_vector is None]
+        encoded = iter(self.embedder.encode(missing) if missing else [])
+        return [candidates.embeddings @ (candidates.query_vector if candidates.query_vector is not None else next(encoded)) for _, candidates in requests]
 
 
 class RetrieverOrder:

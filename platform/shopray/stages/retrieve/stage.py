@@ -77,7 +77,7 @@ class Retriever:
         """Candidates best first: exact matches to the intent, then (unless ``strict``) each relaxation tier."""
         cfg, reader = self.config, self.index.current
         text = intent.keywords or query
-        vector = self.embedder.encode([text])[0]
+        query_vector = vector = self.embedder.encode([text])[0]
         session = self.session_vector(reader, clicked or [])
         if session is not None:
             vector = _normalise((1 - cfg.session_weight) * vector + cfg.session_weight * session)
@@ -108,6 +108,7 @@ class Retriever:
             session_vector=session,
             notes={"index_version": reader.version},
             tiers=tiers,
+            query_vector=query_vector,
         )
 
     def run(self, ctx: SearchContext) -> SearchContext:
