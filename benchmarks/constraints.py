@@ -15,8 +15,8 @@ parser's mistakes are not counted), at the config's diversity and at 1.0.
 - NDCG@10 on synthetic judgments from each true intent (``evaluation.intent_gain``);
 - ms: wall time of retrieve + rank + diversify per query.
 
-Everything is computed from the result payloads, so the same script measures an
-older checkout (PYTHONPATH=<checkout>/platform) for a before/after.
+Everything is computed from the result payloads and ``evaluation.intent_gain``, so the same
+script measures an older checkout (PYTHONPATH=<checkout>/platform) for a before/after.
 """
 
 from __future__ import annotations
@@ -26,17 +26,12 @@ import json
 import sys
 import time
 
-from shopray.bench.report import print_command
+from shopray.bench.report import markdown_table, percentiles, print_command
+from shopray.evaluation import intent_gain, ndcg_at_k
 
 
 def _exact(payload: dict, intent) -> bool:
-    for f in ("brand", "category", "color"):
-        if getattr(intent, f) is not None and payload.get(f) != getattr(intent, f):
-            return False
-    price = payload.get("price")
-    if intent.price_min is not None and (price is None or price < intent.price_min):
-        return False
-    return intent.price_max is None or (price is not None and price <= intent.price_max)
+    return intent_gain(payload, intent) == 2  # keeps every field the intent names
 
 
 def violations(shown: list[dict], intent, n_exact: int) -> int:
@@ -65,7 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     from shopray.catalog import load_products
     from shopray.config import AppConfig, EmbeddingConfig, IndexConfig, RankerConfig
     from shopray.domain import Vocabulary
-    from shopray.evaluation import intent_gain, ndcg_at_k
     from shopray.graph import SearchContext
     from shopray.pipeline import Pipeline
     from shopray.training.parser.synth import generate
@@ -75,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     products = load_products("demo").products
     payloads = [pr.payload() for pr in products]
     heldout = [e for e in generate(products, Vocabulary.from_products(products), args.n * 2, "heldout", args.seed) if e.kind == "structured"][: args.n]
+    judgments = [{pl["product_id"]: g for pl in payloads if (g := intent_gain(pl, e.intent))} for e in heldout]
     downstream = Pipeline.from_config(config, keys=("retrieve", "rank", "diversify"))
     downstream.run(SearchContext(request=SearchRequest(query="warm up", k=10), intent=heldout[0].intent))
 
@@ -82,9 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     for diversity in (config.diversifier.default_diversity, 1.0):
         shown_total = bad_total = 0
         exact_share, ndcg, ms = [], [], []
-        for e in heldout:
-            n_exact = sum(_exact(pl, e.intent) for pl in payloads)
-            gains = {pl["product_id"]: g for pl in payloads if (g := intent_gain(pl, e.intent))}
+        for e, gains in zip(heldout, judgments):
+            n_exact = sum(g == 2 for g in gains.values())
             t0 = time.perf_counter()
             ctx = downstream.run(SearchContext(request=SearchRequest(query=e.query, k=10, diversity=diversity), intent=e.intent)).ctx
             ms.append((time.perf_counter() - t0) * 1000)
@@ -98,13 +92,11 @@ def main(argv: list[str] | None = None) -> int:
             "violations": round(bad_total / max(shown_total, 1), 4),
             "exact@10": round(float(np.mean(exact_share)), 4),
             "ndcg@10": round(float(np.mean(ndcg)), 4),
-            "ms p50": round(float(np.percentile(ms, 50)), 1),
-            "ms p99": round(float(np.percentile(ms, 99)), 1),
+            **percentiles(ms, (50, 99)),
         }
     print(f"{len(heldout)} held-out structured demo queries (seed {args.seed}), true intents; ranker {ranker.kind} {ranker.model if args.ranker_model else ''}")
-    print(f"{'':<14}{'violations':>11}{'exact@10':>10}{'NDCG@10':>9}{'ms p50':>8}{'ms p99':>8}")
-    for name, r in rows.items():
-        print(f"{name:<14}{r['violations']:>11.2%}{r['exact@10']:>10.4f}{r['ndcg@10']:>9.4f}{r['ms p50']:>8.1f}{r['ms p99']:>8.1f}")
+    print(markdown_table(["", "violations", "exact@10", "NDCG@10", "ms p50", "ms p99"],
+                         [[name, f"{r['violations']:.2%}", f"{r['exact@10']:.4f}", f"{r['ndcg@10']:.4f}", r["p50_ms"], r["p99_ms"]] for name, r in rows.items()]))
     print(json.dumps({"results": rows}))
     return 0
 
