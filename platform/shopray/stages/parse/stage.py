@@ -70,11 +70,7 @@ def index_terms(store: IndexStore, every_s: float) -> Follower[str, CatalogTerms
         manifest = store.manifest(version)
         return CatalogTerms.build(version, manifest.vocabulary, manifest.catalog_sha256)
 
-    terms = Follower(store.current_version, build, name=f"parser-terms:{store.name}", every_s=every_s)
-    terms.check(wait=True)
-    if terms.current is None:
-        raise FileNotFoundError(f"index {store.name!r} has no published version")
-    return terms
+    return store.follow(build, "parser-terms", every_s)
 
 
 def model_resolver(config: ParserConfig, terms: Follower[str, CatalogTerms], auto: AutoModel):

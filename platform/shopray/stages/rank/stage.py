@@ -33,11 +33,7 @@ ScoreFn = Callable[[str, CandidateSet], Awaitable[tuple[np.ndarray, str]]]
 def follow_catalog(config: AppConfig) -> Follower[str, IndexManifest]:
     """The manifest of the served index, which ``model: auto`` is keyed by."""
     store = open_store(config.index)
-    catalog = Follower(store.current_version, store.manifest, name=f"ranker-catalog:{store.name}", every_s=config.ranker.refresh_s)
-    catalog.check(wait=True)
-    if catalog.current is None:
-        raise FileNotFoundError(f"index {store.name!r} has no published version")
-    return catalog
+    return store.follow(store.manifest, "ranker-catalog", config.ranker.refresh_s)
 
 
 class Ranker:

@@ -32,11 +32,7 @@ def _normalise(v: np.ndarray) -> np.ndarray:
 def follow_index(store: IndexStore, hnsw_ef: int, every_s: float = INDEX_CHECK_S) -> Follower[str, IndexReader]:
     """A reader on the version published now; a rebuild's new version is opened and swapped in within ``every_s``.
     Readers of old versions are left to the garbage collector: requests in flight still hold them."""
-    follower = Follower(store.current_version, lambda v: store.open(v, hnsw_ef=hnsw_ef), name=f"index:{store.name}", every_s=every_s)
-    follower.check(wait=True)
-    if follower.current is None:
-        raise FileNotFoundError(f"index {store.name!r} has no published version")
-    return follower
+    return store.follow(lambda v: store.open(v, hnsw_ef=hnsw_ef), "index", every_s)
 
 
 class Retriever:

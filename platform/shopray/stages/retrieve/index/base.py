@@ -12,11 +12,15 @@ import abc
 import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Callable, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from shopray.domain import Product, Vocabulary
+from shopray.follow import Follower
+
+T = TypeVar("T")
 
 DENSE = "dense"
 SPARSE = "bm25"
@@ -158,6 +162,15 @@ class IndexStore(abc.ABC):
 
     def __init__(self, name: str):
         self.name = name
+
+    def follow(self, build: Callable[[str], T], name: str, every_s: float) -> Follower[str, T]:
+        """``build(version)`` of the version published now, rebuilt within ``every_s`` of a new publication;
+        raises at once when nothing is published."""
+        follower = Follower(self.current_version, build, name=f"{name}:{self.name}", every_s=every_s)
+        follower.check(wait=True)
+        if follower.current is None:
+            raise FileNotFoundError(f"index {self.name!r} has no published version")
+        return follower
 
     @abc.abstractmethod
     def writer(self, dim: int) -> IndexWriter: ...
