@@ -50,8 +50,8 @@ class Ranker:
         auto = AutoModel("ranker", config.bootstrap.ranker, config.ranker.registry)
         catalog = follow_catalog(config) if config.ranker.model == AUTO and config.ranker.kind != BIENCODER else None
         ranker = cls(follow_scorer(config, auto, catalog), config.ranker, lambda: BiEncoderScorer(shared_embedder(config.embedding)), auto, catalog)
-        if ranker.missing() is not None:
-            log.warning("no cross-encoder %r yet: the bi-encoder answers (degraded: %s)", config.ranker.model, ranker.missing())
+        if (why := ranker.missing()) is not None:
+            log.warning("no cross-encoder %r yet: the bi-encoder answers (degraded: %s)", config.ranker.model, why)
             assert ranker.scorer is not None  # load the fallback now, not on the first request
         return ranker
 
