@@ -1,5 +1,5 @@
 """Failure paths over real HTTP: a late stage is labelled, a retriever failure is a 503, overload and rate limits shed
-load with Retry-After, and /healthz says 503 while a stage is down. Every fault here is real (a budget, a limit, a
+load with Retry-After, and /healthz says 503 while a stage has no replica. Every fault here is real (a budget, a limit, a
 killed replica), nothing is mocked."""
 
 from __future__ import annotations
@@ -83,20 +83,49 @@ def test_a_retriever_failure_is_503_with_retry_after_never_made_up_results(app_c
     assert resp.json()["detail"] == "retriever unavailable (timeout)" and "results" not in resp.json()
 
 
-def test_healthz_is_503_while_a_stage_is_down_and_200_once_it_is_back(faults_url):
+def _poll(url: str, until, timeout_s: float = 90) -> httpx.Response:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            resp = httpx.get(url, timeout=30)
+            if until(resp) or time.monotonic() > deadline:
+                return resp
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
+
+
+def test_healthz_is_503_while_a_stage_has_no_replica_and_200_once_it_has(app_config, serve_port):
+    from ray import serve
+
+    from shopray.serving.app import bind_app
+
+    name = "stage-down"
+    healthz = f"http://127.0.0.1:{serve_port}/{name}/healthz"
+    # The diversifier asks for a resource no node has, so Serve cannot place its replica: the stage is down.
+    unplaceable = {"Diversifier": {"ray_actor_options": {"resources": {"nowhere": 1}}}}
+    serve._run(bind_app(app_config, unplaceable), name=name, route_prefix=f"/{name}", _blocking=False)
+    try:
+        others_up = lambda r: r.status_code == 503 and all(up for key, up in r.json()["stages"].items() if key != "diversify")  # noqa: E731
+        down = _poll(healthz, others_up)
+        assert down.status_code == 503 and down.headers["retry-after"] == "5", down.text
+        assert down.json() == {"ready": False, "stages": {"parse": True, "retrieve": True, "rank": True, "diversify": False}}
+        serve.run(bind_app(app_config), name=name, route_prefix=f"/{name}")  # the same graph, placeable
+        up = httpx.get(healthz, timeout=30)
+        assert up.status_code == 200 and up.json()["ready"] is True, up.text
+    finally:
+        serve.delete(name)
+
+
+def test_a_killed_replica_is_replaced_and_healthz_is_200_again(faults_url):
     import ray
 
     names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == "serve" and "faults#Diversifier#" in a["name"]]
     assert names
-    assert httpx.get(f"{faults_url}/healthz", timeout=30).status_code == 200
     for name in names:
         ray.kill(ray.get_actor(name, namespace="serve"), no_restart=True)
-    seen, deadline = [], time.monotonic() + 90
-    while time.monotonic() < deadline and not (503 in seen and seen[-1] == 200):
-        resp = httpx.get(f"{faults_url}/healthz", timeout=30)
-        seen.append(resp.status_code)
-        if resp.status_code == 503:
-            assert resp.headers["retry-after"] == "5" and resp.json()["ready"] is False
-        time.sleep(0.2)
-    assert 503 in seen, seen  # down while Serve replaces the replica...
-    assert seen[-1] == 200, seen  # ...and healthy once it has
+    back = _poll(f"{faults_url}/healthz", lambda r: r.status_code == 200 and not {a["name"] for a in ray.util.list_named_actors(all_namespaces=True)} & set(names))
+    assert back.status_code == 200 and back.json()["stages"]["diversify"] is True, back.text
+    resp = httpx.post(f"{faults_url}/search", json=QUERY, headers={"X-Forwarded-For": "10.0.0.9"}, timeout=30)
+    assert resp.status_code == 200 and len(resp.json()["results"]) == 5, resp.text

@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from ray import serve
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
+from ray.serve.schema import ReplicaState
 
 from shopray.api import SearchRequest, SearchResponse
 from shopray.config import AppConfig
@@ -55,6 +56,25 @@ async def _admit(request: Request, call_next):
         return await call_next(request)
     finally:
         admission.release()
+
+
+def _running_replicas(app_name: str) -> dict[str, int]:
+    """Running replicas per deployment of ``app_name``, as Serve's controller sees them."""
+    status = serve.status().applications.get(app_name)
+    if status is None:
+        return {}
+    return {name: d.replica_states.get(ReplicaState.RUNNING, 0) for name, d in status.deployments.items()}
+
+
+async def _stage_ready(handle: DeploymentHandle) -> bool:
+    try:
+        return bool(await asyncio.wait_for(handle.ready.remote(), timeout=2))
+    except Exception:  # noqa: BLE001 - a timeout or a dead replica: not ready
+        return False
+
+
+async def _down() -> bool:
+    return False
 
 
 @serve.deployment
@@ -113,13 +133,15 @@ class SearchIngress:
 
     @app.get("/healthz")
     async def healthz(self):
-        names = list(self.handles)
-        try:
-            ready = await asyncio.wait_for(asyncio.gather(*(h.ready.remote() for h in self.handles.values())), timeout=5)
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready
-            return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={"ready": False, "error": type(exc).__name__})
-        ok = all(ready)
-        return JSONResponse(status_code=200 if ok else 503, headers={} if ok else {"Retry-After": "5"}, content={"ready": ok, "stages": dict(zip(names, ready))})
+        """200 only when every stage has a running replica and it says it is ready.
+
+        Serve's handles retry a request whose replica died and wait for its replacement, so a ready call alone would
+        report a stage that is down as slow; the controller's replica states say it is down."""
+        running = await asyncio.to_thread(_running_replicas, serve.get_replica_context().app_name)
+        ready = await asyncio.gather(*(_stage_ready(h) if running.get(h.deployment_name) else _down() for h in self.handles.values()))
+        stages = dict(zip(self.handles, ready))
+        ok = all(stages.values())
+        return JSONResponse(status_code=200 if ok else 503, headers={} if ok else {"Retry-After": "5"}, content={"ready": ok, "stages": stages})
 
     @app.get("/admin/config")
     async def admin_config(self, x_admin_key: str | None = Header(default=None)):
@@ -142,4 +164,3 @@ class SearchIngress:
             return JSONResponse(status_code=404, content={"detail": str(exc).strip("'\"")})
         log.info("promoted %s %s (previous %s, forced=%s)", body.kind, result["version"], result["previous"], result.get("forced"))
         return result
-
