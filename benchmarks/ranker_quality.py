@@ -1,10 +1,10 @@
 """Ranker quality on the held-out Home Depot validation queries, two protocols, all baselines in one run.
 
-    .venv/bin/python benchmarks/ranker_quality.py [--model production] [--limit N] [--no-full] [--no-int8]
+    .venv/bin/python benchmarks/ranker_quality.py [--model production] [--limit N] [--no-full] [--precisions fp32,bf16,int8]
 
 1. Re-rank: each validation query's judged products are re-ordered by each
    scorer (BM25 over the whole catalog's statistics, the MiniLM bi-encoder,
-   the cross-encoder fp32 and int8), beside a random order (mean of 5), the
+   the cross-encoder at each precision), beside a random order (mean of 5), the
    floor: the judged lists are mostly relevant products. Each scorer's share
    of the gap from that floor to a perfect order is printed as gap_closed.
    Isolates the ranker.
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--index", default="homedepot")
     ap.add_argument("--limit", type=int, default=None, help="first N validation queries only")
     ap.add_argument("--no-full", action="store_true", help="skip the full-catalog protocol")
-    ap.add_argument("--no-int8", action="store_true")
+    ap.add_argument("--precisions", default="fp32,bf16,int8", help="cross-encoder precisions to score with; the first is the reference")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is faster than 2 on a busy shared 2-core box)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     ns = ap.parse_args(argv)
@@ -157,9 +157,7 @@ def main(argv: list[str] | None = None) -> int:
 
     bm25 = BM25(titles)
     embedder = shared_embedder(EmbeddingConfig(device="cpu"))
-    cross = {"fp32": CrossEncoderScorer(model_dir, device="cpu", max_length=64)}
-    if not ns.no_int8:
-        cross["int8"] = CrossEncoderScorer(model_dir, device="cpu", quantize="int8", max_length=64)
+    cross = {p: CrossEncoderScorer(model_dir, device="cpu", precision=p, max_length=64) for p in ns.precisions.split(",")}
 
     def biencoder(query, pids):
         return embedder.encode([titles[p] for p in pids]) @ embedder.encode([query])[0]

@@ -1,4 +1,4 @@
-"""Cross-encoder throughput: pairs/s of fp32 vs int8 by batch size, against the machine's fp32 GEMM rate.
+"""Cross-encoder throughput: pairs/s of each precision (fp32, bf16, int8) by batch size, against the machine's fp32 GEMM rate.
 
     .venv/bin/python benchmarks/ranker_throughput.py [--model production] [--threads 2] [--pairs 512]
 
@@ -8,7 +8,7 @@ Timing covers what a request pays: tokenisation, length-sorted batching and
 the forward pass. "Share of GEMM" divides the ranker's achieved FLOP rate
 (useful FLOPs: unpadded tokens; weight matmuls plus attention) by the rate
 of one large fp32 matmul on the same threads. For int8 the same FLOP count
-is used, so its share reads as "fp32-equivalent work per second".
+is used for every precision, so bf16's and int8's shares read as "fp32-equivalent work per second".
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pairs", type=int, default=512)
     ap.add_argument("--batch-sizes", default="1,8,32,64")
     ap.add_argument("--max-length", type=int, default=64)
+    ap.add_argument("--precisions", default="fp32,bf16,int8", help="ranker.precision values to compare (bf16 wants AMX or AVX512-BF16)")
     ap.add_argument("--min-seconds", type=float, default=4.0, help="timed seconds per cell (best pass reported)")
     ns = ap.parse_args(argv)
     print_command(argv)
@@ -91,28 +92,29 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = cross_encoder_dir(ns.model)
     queries, texts = sample_pairs(ns.pairs)
     gemm = gemm_before = gemm_gflops()
-    scorers = {q: CrossEncoderScorer(model_dir, device="cpu", quantize=q, max_length=ns.max_length) for q in ("none", "int8")}
-    ids, _ = scorers["none"].encode(queries, texts)
-    config = scorers["none"].model.config
+    precisions = ns.precisions.split(",")
+    scorers = {p: CrossEncoderScorer(model_dir, device="cpu", precision=p, max_length=ns.max_length) for p in precisions}
+    ids, _ = scorers[precisions[0]].encode(queries, texts)
+    config = scorers[precisions[0]].model.config
     useful = sum(flops_per_pair(config, len(x)) for x in ids) / len(ids)
     rows = []
     for bs in [int(b) for b in ns.batch_sizes.split(",")]:
         row = {"batch_size": bs}
-        for q, scorer in scorers.items():
+        for name, scorer in scorers.items():
             # Batch size 1 is slow; fewer pairs keep the run short without changing the rate.
             n = len(texts) if bs >= 8 else min(len(texts), 128)
             pps = measure(scorer, queries[:n], texts[:n], bs, ns.min_seconds)
-            name = "fp32" if q == "none" else "int8"
             row[f"{name}_pairs_s"] = round(pps, 1)
             row[f"{name}_gflops"] = round(pps * useful / 1e9, 1)
-        row["int8_speedup"] = round(row["int8_pairs_s"] / row["fp32_pairs_s"], 2)
+        for name in precisions[1:]:
+            row[f"{name}_speedup"] = round(row[f"{name}_pairs_s"] / row[f"{precisions[0]}_pairs_s"], 2)
         rows.append(row)
         print(json.dumps(row), flush=True)
     # The box is shared: take the better of a GEMM run before and after as its capability.
     gemm_after = gemm_gflops()
     gemm = max(gemm, gemm_after)
     for row in rows:
-        for name in ("fp32", "int8"):
+        for name in precisions:
             row[f"{name}_share_of_gemm"] = round(row[f"{name}_gflops"] / gemm, 3)
     result = {
         "threads": ns.threads,

@@ -11,32 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import sys
 
-from shopray.bench.load import searches
+from shopray.bench.load import demo_queries, searches
 from shopray.bench.report import percentiles, print_command
-
-
-def demo_queries(n: int, seed: int = 0) -> list[str]:
-    from shopray.catalog.demo import generate_demo_catalog
-
-    rng = random.Random(seed)
-    products = generate_demo_catalog(n=3000)
-    queries = []
-    for _ in range(n):
-        p = rng.choice(products)
-        leaf = p.category.split(" > ")[-1].lower() if p.category else ""
-        shape = rng.randrange(4)
-        if shape == 0:
-            queries.append(f"{p.color or ''} {p.brand} {leaf}".strip())
-        elif shape == 1:
-            queries.append(f"{leaf} under {int((p.price or 50) * 1.2)}")
-        elif shape == 2:
-            queries.append(" ".join(p.title.lower().split()[:4]))
-        else:
-            queries.append(f"cheap {p.color or ''} {leaf}".strip())
-    return queries
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,6 +55,11 @@ class EmbeddingConfig(_Strict):
     model: str | None = Field(default=None, description="Sentence-transformers model directory. None: the packaged all-MiniLM-L6-v2.")
     batch_size: int = Field(default=32, ge=1, le=4096, description="Texts per encoder forward pass; ingestion feeds texts in order of length, and on CPU small batches of similar length ran fastest.")
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where the encoder runs; auto picks CUDA when visible.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        default="auto",
+        description="The encoder's arithmetic. auto: fp16 on a GPU; on CPU bf16 where the cores multiply it natively (AMX or "
+        "AVX512-BF16), else fp32. Vectors are normalised in fp32 either way; an index records the precision it was built with.",
+    )
 
 
 class ParserEngineConfig(_Strict):
@@ -97,6 +102,7 @@ class ParserConfig(_Strict):
 class RetrieverConfig(_Strict):
     budget_ms: float = Field(default=3000, gt=0, description="How long the ingress waits for retrieval; past it the request fails with 503 (there are no results to show).")
     candidates: int = Field(default=100, ge=1, le=1000, description="Candidates returned to the ranker.")
+    num_threads: int | None = Field(default=None, ge=1, le=256, description="torch CPU threads for the query encoder per retriever process; None keeps the default (under Ray: the replica's CPU share, at least 1).")
     prefetch: int = Field(default=200, ge=1, le=5000, description="Candidates each of dense and BM25 retrieval feeds into fusion.")
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
     dense_weight: float = Field(default=1.0, ge=0, description="RRF weight of the dense (MiniLM) list.")
@@ -146,10 +152,18 @@ class RankerConfig(_Strict):
         description="How often each replica re-resolves `model` when it is a registry alias and, when the alias names a new version "
         "(`shopray promote`), loads it in full and then swaps it in; in-flight requests finish on the old one. 0: resolve only at start.",
     )
-    quantize: Literal["none", "int8"] = Field(default="none", description="int8: dynamic int8 quantization of the cross-encoder's linear layers; CPU only, so a visible GPU goes unused.")
-    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where the cross-encoder runs; auto picks CUDA in fp16 when a GPU is visible, else CPU in fp32.")
+    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where the cross-encoder runs; auto picks CUDA when a GPU is visible, else CPU.")
+    precision: Literal["auto", "fp32", "bf16", "fp16", "int8"] = Field(
+        default="auto",
+        description="The cross-encoder's arithmetic. auto: fp16 on a GPU; on CPU bf16 where the cores multiply it natively (AMX or "
+        "AVX512-BF16), else fp32. int8: dynamic quantization of the linear layers, CPU only, for cores without bf16; it costs more NDCG.",
+    )
     max_length: int = Field(default=64, ge=8, le=512, description="Tokens of a query+title pair the cross-encoder reads; longer pairs are truncated.")
-    forward_batch_size: int = Field(default=64, ge=1, le=4096, description="Most pairs in one cross-encoder forward pass; pairs are length-sorted first so batches carry little padding.")
+    forward_batch_size: int = Field(
+        default=128, ge=1, le=4096,
+        description="Most pairs in one cross-encoder forward pass; pairs are length-sorted first so batches carry little padding. "
+        "bf16 on AMX cores gains most from large passes (pairs/s at 128 about 1.5x that at 64; benchmarks/ranker_throughput.py).",
+    )
     num_threads: int | None = Field(default=None, ge=1, le=256, description="torch CPU threads per ranker process; None keeps the default (under Ray: the replica's CPU share, at least 1).")
     batch_max_size: int = Field(default=8, ge=1, le=256, description="Serve: most concurrent requests whose pairs are scored together (@serve.batch max_batch_size); 1 turns batching off.")
     batch_wait_timeout_s: float = Field(default=0.005, ge=0, le=1, description="Serve: longest the first request of a batch waits for others to join it.")
@@ -198,6 +212,7 @@ class RankerRecipe(_Strict):
     batch_size: int = Field(default=32, ge=1, description="Pairs per step.")
     lr: float = Field(default=5e-5, gt=0, description="Peak AdamW learning rate.")
     max_length: int = Field(default=48, ge=8, le=512, description="Tokens of a query+title pair the model reads while training.")
+    layers: int = Field(default=6, ge=1, le=6, description="MiniLM encoder layers the cross-encoder keeps; scoring cost is about proportional to them.")
     seed: int = Field(default=0, description="Seed for data, head initialisation and batch order.")
 
 
@@ -225,6 +240,18 @@ class LimitsConfig(_Strict):
     admin_key_env: str = Field(default="SHOPRAY_ADMIN_KEY", description="Environment variable holding the admin key; admin routes are closed when it is unset.")
 
 
+StageKey = Literal["parse", "retrieve", "rank", "diversify"]
+
+
+class GraphConfig(_Strict):
+    in_ingress: list[StageKey] = Field(
+        default=["diversify"],
+        description="Stages that run inside the ingress replica instead of their own Serve deployment: for a stage whose work "
+        "costs less than a hop (the diversifier does about 0.3 ms of work; a handle call costs several ms). Such a stage scales "
+        "with the ingress, keeps its budget and fallback, and has no entry in a Serve config's `deployments:` list.",
+    )
+
+
 class AppConfig(_Strict):
     """Everything ``build_app`` needs; every field has a default."""
 
@@ -236,6 +263,7 @@ class AppConfig(_Strict):
     ranker: RankerConfig = Field(default_factory=RankerConfig, description="Stage 3 settings.")
     diversifier: DiversifierConfig = Field(default_factory=DiversifierConfig, description="Stage 4 settings.")
     limits: LimitsConfig = Field(default_factory=LimitsConfig, description="Body size, concurrency and rate limits.")
+    graph: GraphConfig = Field(default_factory=GraphConfig, description="Where each stage runs.")
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig, description="Models trained at `shopray serve` when `model: auto` finds none.")
 
 

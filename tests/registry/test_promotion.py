@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from shopray.embedding import resolve_precision
 from shopray.registry import ModelCard, Registry
 from shopray.registry.promotion import PromotionRefused, promote, refusal
 
@@ -155,4 +156,4 @@ def test_promotion_under_steady_load_fails_no_request(promo_app, monkeypatch):
     assert summary["first_new_s"] is not None and summary["last_old_s"] is not None
     # Once the new model answered, the old never did again (one replica swaps one reference).
     assert summary["last_old_s"] <= summary["first_new_s"] + 0.5, summary
-    assert answers[-1].versions["ranker"] == f"crossencoder:{v['new']}:fp32"
+    assert answers[-1].versions["ranker"] == f"crossencoder:{v['new']}:{resolve_precision('auto', 'cpu')}"

@@ -103,14 +103,14 @@ def test_healthz_is_503_while_a_stage_has_no_replica_and_200_once_it_has(app_con
 
     name = "stage-down"
     healthz = f"http://127.0.0.1:{serve_port}/{name}/healthz"
-    # The diversifier asks for a resource no node has, so Serve cannot place its replica: the stage is down.
-    unplaceable = {"Diversifier": {"ray_actor_options": {"resources": {"nowhere": 1}}}}
+    # The ranker asks for a resource no node has, so Serve cannot place its replica: the stage is down.
+    unplaceable = {"Ranker": {"ray_actor_options": {"resources": {"nowhere": 1}}}}
     serve._run(bind_app(app_config, unplaceable), name=name, route_prefix=f"/{name}", _blocking=False)
     try:
-        others_up = lambda r: r.status_code == 503 and all(up for key, up in r.json()["stages"].items() if key != "diversify")  # noqa: E731
+        others_up = lambda r: r.status_code == 503 and all(up for key, up in r.json()["stages"].items() if key != "rank")  # noqa: E731
         down = _poll(healthz, others_up)
         assert down.status_code == 503 and down.headers["retry-after"] == "5", down.text
-        assert down.json() == {"ready": False, "stages": {"parse": True, "retrieve": True, "rank": True, "diversify": False}}
+        assert down.json() == {"ready": False, "stages": {"parse": True, "retrieve": True, "rank": False, "diversify": True}}
         serve.run(bind_app(app_config), name=name, route_prefix=f"/{name}")  # the same graph, placeable
         up = httpx.get(healthz, timeout=30)
         assert up.status_code == 200 and up.json()["ready"] is True, up.text
@@ -121,11 +121,11 @@ def test_healthz_is_503_while_a_stage_has_no_replica_and_200_once_it_has(app_con
 def test_a_killed_replica_is_replaced_and_healthz_is_200_again(faults_url):
     import ray
 
-    names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == "serve" and "faults#Diversifier#" in a["name"]]
+    names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == "serve" and "faults#Ranker#" in a["name"]]
     assert names
     for name in names:
         ray.kill(ray.get_actor(name, namespace="serve"), no_restart=True)
     back = _poll(f"{faults_url}/healthz", lambda r: r.status_code == 200 and not {a["name"] for a in ray.util.list_named_actors(all_namespaces=True)} & set(names))
-    assert back.status_code == 200 and back.json()["stages"]["diversify"] is True, back.text
+    assert back.status_code == 200 and back.json()["stages"]["rank"] is True, back.text
     resp = httpx.post(f"{faults_url}/search", json=QUERY, headers={"X-Forwarded-For": "10.0.0.9"}, timeout=30)
     assert resp.status_code == 200 and len(resp.json()["results"]) == 5, resp.text

@@ -99,3 +99,30 @@ def test_exact_matches_first_and_the_answer_says_what_was_relaxed(server, scarce
     strict = server.post("/search", json={"query": query, "k": 10, "strict": True}).json()
     assert strict["relaxed"] == [] and [r["product_id"] for r in strict["results"]] == [r["product_id"] for r in body["results"][:first_miss]]
     assert server.post("/search", json={"query": query, "strict": "maybe"}).status_code == 422
+
+
+def test_the_diversifier_answers_the_same_in_the_ingress_as_in_its_own_deployment(app_config, serve_url, serve_port):
+    from ray import serve
+
+    from shopray.config import GraphConfig
+    from shopray.serving.app import bind_app
+
+    serve.run(bind_app(app_config.model_copy(update={"graph": GraphConfig(in_ingress=[])})), name="hops", route_prefix="/hops")
+    try:
+        deployments = {app: set(status.deployments) for app, status in serve.status().applications.items()}
+        assert "Diversifier" in deployments["hops"] and "Diversifier" not in deployments["shopray"]
+        for body in ({"query": "running shoes", "k": 8, "diversity": 0.8}, {"query": "red hoodie under 60", "k": 5}, {"query": "drill", "k": 6, "diversity": float("nan")}):
+            inline = httpx.post(f"{serve_url}/search", content=_json(body), timeout=60)
+            hop = httpx.post(f"{serve_url}/hops/search", content=_json(body), timeout=60)
+            assert inline.status_code == hop.status_code, (inline.text, hop.text)
+            if inline.status_code == 200:
+                assert [r["product_id"] for r in inline.json()["results"]] == [r["product_id"] for r in hop.json()["results"]]
+                assert inline.json()["degraded"] == hop.json()["degraded"]
+    finally:
+        serve.delete("hops")
+
+
+def _json(body: dict) -> str:
+    import json
+
+    return json.dumps(body)  # NaN as the bare token a careless client sends

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -22,6 +23,7 @@ from typing import Awaitable, Callable, Generic, Sequence, TypeVar
 import httpx
 
 from shopray.bench.report import percentiles
+from shopray.catalog.demo import generate_demo_catalog
 
 T = TypeVar("T")
 Send = Callable[[int], Awaitable[T]]
@@ -199,3 +201,23 @@ def summarize(answers: list[Answer], stage: str = "ranker", old: str | None = No
         "last_old_s": None if last_old is None else round(last_old, 2),
         **percentiles([a.latency_ms for a in answers if a.status == 200], (50, 99)),
     }
+
+
+def demo_queries(n: int, seed: int = 0) -> list[str]:
+    """Queries drawn (deterministically) from the demo catalog's vocabulary: brand, category, color and price."""
+    rng = random.Random(seed)
+    products = generate_demo_catalog(n=3000)
+    queries = []
+    for _ in range(n):
+        p = rng.choice(products)
+        leaf = p.category.split(" > ")[-1].lower() if p.category else ""
+        shape = rng.randrange(4)
+        if shape == 0:
+            queries.append(f"{p.color or ''} {p.brand} {leaf}".strip())
+        elif shape == 1:
+            queries.append(f"{leaf} under {int((p.price or 50) * 1.2)}")
+        elif shape == 2:
+            queries.append(" ".join(p.title.lower().split()[:4]))
+        else:
+            queries.append(f"cheap {p.color or ''} {leaf}".strip())
+    return queries

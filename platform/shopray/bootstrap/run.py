@@ -96,7 +96,7 @@ def _train(job: Job, config: AppConfig, reporter: progress.Reporter, products: l
     r = config.bootstrap.ranker
     run_dir = tempfile.mkdtemp(prefix="shopray-bootstrap-ranker-")  # checkpoints: the registry keeps the model
     argv = ["--run-dir", run_dir,"--no-homedepot", "--synthetic-queries", str(r.synthetic_queries), "--max-steps", str(r.max_steps), "--eval-every", str(max(1, r.max_steps // 2)),
-            "--batch-size", str(r.batch_size), "--lr", str(r.lr), "--max-length", str(r.max_length), "--seed", str(r.seed), "--threads", str(threads),
+            "--batch-size", str(r.batch_size), "--lr", str(r.lr), "--max-length", str(r.max_length), "--layers", str(r.layers), "--seed", str(r.seed), "--threads", str(threads),
             "--alias", "none", "--no-progress", "--time-budget-min", "600"]
     if config.ranker.registry:
         argv += ["--registry", str(config.ranker.registry)]

@@ -6,7 +6,8 @@
 Each stage's deployment, its name (what a Serve config's ``deployments:``
 list overrides: replicas, CPUs, GPUs, autoscaling) and its defaults come from
 its ``StageSpec``; the build function is injected into the deployment, which
-builds the stage in its replica.
+builds the stage in its replica. Stages named in ``graph.in_ingress`` get no
+deployment: the ingress builds and runs them itself.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def bind_app(config: AppConfig, options: dict[str, dict] | None = None) -> Appli
     if config.catalog:
         ensure_index(config)
     options = options or {}
-    handles = {spec.key: bind_stage(spec, config, options.get(spec.deployment)) for spec in STAGES}
+    handles = {spec.key: bind_stage(spec, config, options.get(spec.deployment)) for spec in STAGES if spec.key not in config.graph.in_ingress}
     return SearchIngress.options(name="SearchIngress", **{**INGRESS.options(), **options.get("SearchIngress", {})}).bind(handles, config.model_dump(mode="json"))
 
 

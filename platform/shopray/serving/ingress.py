@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from pathlib import Path
@@ -17,7 +18,7 @@ from ray.serve.schema import ReplicaState
 
 from shopray.api import SearchRequest, SearchResponse
 from shopray.config import AppConfig
-from shopray.graph import SearchContext, StageFailed, StageSpec, arun
+from shopray.graph import SearchContext, Stage, StageFailed, StageSpec, arun
 from shopray.pipeline import STAGES
 from shopray.registry import Registry
 from shopray.registry.promotion import PromoteRequest, PromotionRefused, promote
@@ -66,6 +67,11 @@ def _running_replicas(app_name: str) -> dict[str, int]:
     return {name: d.replica_states.get(ReplicaState.RUNNING, 0) for name, d in status.deployments.items()}
 
 
+def _detached(ctx: SearchContext) -> SearchContext:
+    """A context a stage in this process may change freely, as a replica changes the copy a handle call sends it."""
+    return dataclasses.replace(ctx, degraded=list(ctx.degraded), versions=dict(ctx.versions))
+
+
 async def _stage_ready(handle: DeploymentHandle) -> bool:
     try:
         return bool(await asyncio.wait_for(handle.ready.remote(), timeout=2))
@@ -80,16 +86,23 @@ async def _down() -> bool:
 @serve.deployment
 @serve.ingress(app)
 class SearchIngress:
-    """Walks the stage handles (``graph.runner.arun``), each under its budget; ``handles`` are keyed by stage key."""
+    """Walks the stages (``graph.arun``), each under its budget: through its Serve handle (``handles``, keyed by stage
+    key), or in this replica for the stages ``graph.in_ingress`` names."""
 
     def __init__(self, handles: dict[str, DeploymentHandle], config: dict):
         self.config = AppConfig.model_validate(config)
         self.handles = handles
+        self.local: dict[str, Stage] = {spec.key: spec.build(self.config) for spec in STAGES if spec.key in self.config.graph.in_ingress}
         app.state.admission = Admission(self.config.limits)
         self.metrics = ingress_metrics()
 
     async def _call(self, spec: StageSpec, ctx: SearchContext) -> SearchContext:
+        local = self.local.get(spec.key)
         try:
+            if local is not None:
+                # A thread, so the budget holds and the event loop keeps serving; a copy, so a stage past its budget
+                # cannot change the context its fallback answers from.
+                return await asyncio.wait_for(asyncio.to_thread(local.run, _detached(ctx)), timeout=spec.budget_s(self.config))
             return await asyncio.wait_for(self.handles[spec.key].run.remote(ctx), timeout=spec.budget_s(self.config))
         except asyncio.TimeoutError as exc:
             raise StageFailed(spec, "timeout") from exc
@@ -139,7 +152,8 @@ class SearchIngress:
         report a stage that is down as slow; the controller's replica states say it is down."""
         running = await asyncio.to_thread(_running_replicas, serve.get_replica_context().app_name)
         ready = await asyncio.gather(*(_stage_ready(h) if running.get(h.deployment_name) else _down() for h in self.handles.values()))
-        stages = dict(zip(self.handles, ready))
+        stages = dict(zip(self.handles, ready)) | {key: stage.ready() for key, stage in self.local.items()}
+        stages = {spec.key: stages[spec.key] for spec in STAGES}
         ok = all(stages.values())
         return JSONResponse(status_code=200 if ok else 503, headers={} if ok else {"Retry-After": "5"}, content={"ready": ok, "stages": stages})
 

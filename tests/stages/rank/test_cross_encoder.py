@@ -36,7 +36,7 @@ def trained(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def scorer(trained):
-    return CrossEncoderScorer(trained["path"], device="cpu", max_length=32, batch_size=16)
+    return CrossEncoderScorer(trained["path"], device="cpu", precision="fp32", max_length=32, batch_size=16)
 
 
 def test_split_is_by_query_stable_and_about_80_20():
@@ -64,7 +64,7 @@ def test_training_checkpoints_stops_and_registers_a_card(trained):
     assert reg.resolve("ranker", "production") == trained["version"]
     card = reg.card("ranker", "production")
     assert card.metric == "ndcg@10" and card.score == trained["metrics"]["ndcg@10"]
-    assert {"ndcg@10_int8", "biencoder_ndcg@10", "steps", "best_step"} <= set(card.metrics)
+    assert {"ndcg@10", "biencoder_ndcg@10", "steps", "best_step"} <= set(card.metrics)
     assert card.data["sources"] == "synthetic demo-catalog pairs" and card.data["train_pairs"] > 0
     assert card.parent and card.parameters and card.parameters > 20_000_000
     state = json.loads((trained["root"] / "run" / "state.json").read_text())
@@ -115,7 +115,7 @@ def test_score_many_equals_one_request_at_a_time(scorer):
 
 
 def test_int8_quantizes_linear_layers_and_tracks_fp32(trained, scorer):
-    int8 = CrossEncoderScorer(trained["path"], device="cpu", quantize="int8", max_length=32)
+    int8 = CrossEncoderScorer(trained["path"], device="cpu", precision="int8", max_length=32)
     quantized = [m for m in int8.model.modules() if type(m).__module__.startswith("torch.ao.nn.quantized.dynamic")]
     assert len(quantized) >= 36  # 6 layers x (q, k, v, out, up, down)
     assert int8.version.endswith(":int8") and scorer.version.endswith(":fp32")
@@ -125,11 +125,24 @@ def test_int8_quantizes_linear_layers_and_tracks_fp32(trained, scorer):
     assert np.corrcoef(int8.score_pairs(q, t), scorer.score_pairs(q, t))[0, 1] > 0.95
 
 
-def test_device_follows_the_hardware(trained):
+def test_device_and_precision_follow_the_hardware(trained):
     scorer = CrossEncoderScorer(trained["path"], device="auto", max_length=32)
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert scorer.device == expected and next(scorer.model.parameters()).device.type == expected
-    assert scorer.dtype == ("fp16" if expected == "cuda" else "fp32")
+    native_bf16 = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
+    assert scorer.dtype == ("fp16" if expected == "cuda" else "bf16" if native_bf16 else "fp32")
+    assert scorer.version.endswith(f":{scorer.dtype}")
+    with pytest.raises(ValueError, match="fp16 needs a GPU"):
+        CrossEncoderScorer(trained["path"], device="cpu", precision="fp16")
+
+
+def test_bf16_halves_the_weights_and_tracks_fp32(trained, scorer):
+    bf16 = CrossEncoderScorer(trained["path"], device="cpu", precision="bf16", max_length=32)
+    assert {p.dtype for p in bf16.model.parameters()} == {torch.bfloat16} and bf16.version.endswith(":bf16")
+    groups = synthetic_groups(60, seed=5)
+    q = [g.query for g in groups for _ in g.texts]
+    t = [x for g in groups for x in g.texts]
+    assert np.corrcoef(bf16.score_pairs(q, t), scorer.score_pairs(q, t))[0, 1] > 0.99
 
 
 def test_ranker_stage_uses_the_cross_encoder_by_config(trained):
@@ -248,3 +261,12 @@ def test_training_continues_from_a_registered_ranker_with_a_listwise_loss(traine
     production = train_fit.val_ndcg(CrossEncoderScorer(trained["path"], device="cpu", max_length=32, batch_size=64), val)
     fresh = train_fit.val_ndcg(CrossEncoderScorer(init_cross_encoder(tmp_path / "fresh"), device="cpu", max_length=32, batch_size=64), val)
     assert abs(result["history"][0]["val_ndcg@10"] - production) < 1e-3 and abs(production - fresh) > 1e-3
+
+
+def test_a_new_cross_encoder_keeps_the_layers_asked_for(tmp_path):
+    from transformers import AutoConfig
+
+    path = init_cross_encoder(tmp_path / "three", layers=3)
+    assert AutoConfig.from_pretrained(path, local_files_only=True).num_hidden_layers == 3
+    scorer = CrossEncoderScorer(path, device="cpu", precision="fp32", max_length=16)
+    assert len(scorer.model.bert.encoder.layer) == 3 and scorer.score("drill", ["DeWalt Drill", "Tea"]).shape == (2,)

@@ -99,7 +99,7 @@ def follow_scorer(config: AppConfig, auto: AutoModel, catalog: Follower[str, Ind
             return RetrieverOrder()
         if key == BIENCODER:
             return BiEncoderScorer(shared_embedder(config.embedding))
-        return CrossEncoderScorer(Path(key), device=cfg.device, quantize=cfg.quantize, max_length=cfg.max_length,
+        return CrossEncoderScorer(Path(key), device=cfg.device, precision=cfg.precision, max_length=cfg.max_length,
                                   batch_size=cfg.forward_batch_size, num_threads=cfg.num_threads)
 
     follower: Follower[str, Scorer] = Follower(resolver(cfg, cfg.model, auto, catalog), build, name="ranker-model", every_s=cfg.refresh_s)

@@ -6,13 +6,14 @@ import datetime as dt
 import logging
 import os
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from shopray.catalog import catalog_sha256, load_products
 from shopray.config import AppConfig, EmbeddingConfig
 from shopray.domain import Product, Vocabulary
-from shopray.embedding import Embedder, packaged_minilm_path
+from shopray.embedding import Embedder, packaged_minilm_path, resolve_device, resolve_precision
 from shopray.stages.retrieve.index import IndexManifest, IndexStore, open_store
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,34 @@ class EmbedBatch:
 
 
 def embedding_name(embedding: EmbeddingConfig) -> str:
-    """What the manifest records as the encoder of the dense vectors."""
-    return embedding.model or Path(packaged_minilm_path()).parent.name
+    """What the manifest records as the encoder of the dense vectors, with its precision when that is not fp32."""
+    name = embedding.model or Path(packaged_minilm_path()).parent.name
+    dtype = resolve_precision(embedding.precision, resolve_device(embedding.device))
+    return name if dtype == "fp32" else f"{name}:{dtype}"
+
+
+def embedded(texts: list[str], embedding: EmbeddingConfig, batch: int = 1024) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(row numbers, vectors) for ``texts``, embedded by Ray Data, ``batch`` rows at a time, in no particular order.
+
+    Sized from the machine: one encoder actor per free CPU (at most one per core), each on an equal share of
+    the cores. Texts go in order of length, so the encoder's batches carry little padding, and each actor call
+    takes ``ROWS_PER_CALL`` of them, so Ray's per-call cost is spread thin."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=False)
+    cores = os.cpu_count() or 1
+    actors = max(1, min(cores, int(ray.available_resources().get("CPU", 1))))
+    rows = [{"row": i, "text": texts[i]} for i in sorted(range(len(texts)), key=lambda i: len(texts[i]))]
+    dataset = ray.data.from_items(rows).map_batches(
+        EmbedBatch,
+        fn_constructor_args=(embedding, max(1, cores // actors)),
+        batch_size=ROWS_PER_CALL,
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        batch_format="numpy",
+    )
+    for out in dataset.iter_batches(batch_size=batch, batch_format="numpy"):
+        yield out["row"], np.stack(out["vector"]).astype(np.float32)
 
 
 def build_index(
@@ -48,36 +75,16 @@ def build_index(
     keep_versions: int = 2,
     write_batch: int = 1024,
 ) -> IndexManifest:
-    """Embed with Ray Data and publish a new version; on any failure the old one stays current.
-
-    Sized from the machine: one encoder actor per free CPU (at most one per core), each on an equal share of
-    the cores. Texts go in order of length, so the encoder's batches carry little padding, and each actor call
-    takes ``ROWS_PER_CALL`` of them, so Ray's per-call cost is spread thin."""
-    import ray
-
+    """Embed with Ray Data (``embedded``) and publish a new version; on any failure the old one stays current."""
     if not products:
         raise ValueError("refusing to publish an empty index")
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False)
-    cores = os.cpu_count() or 1
-    actors = max(1, min(cores, int(ray.available_resources().get("CPU", 1))))
-    texts = [p.search_text() for p in products]
-    rows = [{"row": i, "text": texts[i]} for i in sorted(range(len(texts)), key=lambda i: len(texts[i]))]
-    dataset = ray.data.from_items(rows).map_batches(
-        EmbedBatch,
-        fn_constructor_args=(embedding, max(1, cores // actors)),
-        batch_size=ROWS_PER_CALL,
-        compute=ray.data.ActorPoolStrategy(size=actors),
-        batch_format="numpy",
-    )
     writer = None
     try:
-        for batch in dataset.iter_batches(batch_size=write_batch, batch_format="numpy"):
-            vectors = np.stack(batch["vector"]).astype(np.float32)
+        for rows, vectors in embedded([p.search_text() for p in products], embedding, write_batch):
             if writer is None:
                 writer = store.writer(dim=vectors.shape[1])
                 log.info("building index %s version %s", store.name, writer.version)
-            writer.add([products[int(i)] for i in batch["row"]], vectors)
+            writer.add([products[int(i)] for i in rows], vectors)
         assert writer is not None and writer.count == len(products), "embedding lost rows"
         manifest = IndexManifest(
             name=store.name,

@@ -41,6 +41,10 @@ class Retriever:
 
     @classmethod
     def from_config(cls, config: AppConfig) -> "Retriever":
+        if config.retriever.num_threads:
+            import torch
+
+            torch.set_num_threads(config.retriever.num_threads)
         index = follow_index(open_store(config.index), config.index.hnsw_ef)
         return cls(index, shared_embedder(config.embedding), config.retriever, config.index.hnsw_ef)
 
@@ -91,10 +95,12 @@ class Retriever:
                     hits.append(h)
 
         tiers = None
-        if constraints.stated:
-            groups, meets = constraints.groups([h.payload for h in hits])
-            order = np.lexsort((-np.array([h.score for h in hits]), groups))[: cfg.candidates]
-            hits = [hits[i] for i in order]
+        groups, meets = constraints.groups([h.payload for h in hits]) if constraints.stated else (np.zeros(len(hits), dtype=int), None)
+        # Equal fused scores are common (rank fusion is symmetric); the product id breaks the tie, so every replica
+        # returns the same order (a reader's own tie order can differ from process to process).
+        order = np.lexsort((np.array([h.product_id for h in hits]), -np.array([h.score for h in hits]), groups))[: cfg.candidates]
+        hits = [hits[i] for i in order]
+        if meets is not None:
             tiers = Tiers(stated=constraints.stated, groups=groups[order], meets=[meets[i] for i in order])
         return CandidateSet(
             ids=[h.product_id for h in hits],

