@@ -2,7 +2,7 @@
 cross-encoder's pairs/s and the LLM parser's uncached latency, in one table with the command.
 
     .venv/bin/python benchmarks/speed.py                                  # deployments/local.yaml as shipped
-    .venv/bin/python benchmarks/speed.py --set ranker.precision=fp32 --set 'graph.in_ingress=[]'   # as before #17
+    .venv/bin/python benchmarks/speed.py --set ranker.precision=fp32 --set 'graph.in_ingress=[]' --set ranker.num_threads=null --set retriever.num_threads=null --set ranker.batch_wait_timeout_s=0.005 --set ranker.forward_batch_size=64 --set parser.engine.enforce_eager=true   # as before #17
 
 Needs the models `shopray serve` trains for the demo catalog (run it once). Every
 query is distinct, so no parser-cache hits except in the Zipf row, whose hot
