@@ -133,6 +133,10 @@ class RetrieverConfig(_Strict):
     session_weight: float = Field(default=0.3, ge=0, le=1, description="How far clicked products pull the query vector (0: not at all).")
 
 
+# A model's arithmetic, as the ranker and the encoder name it (shopray.embedding.resolve_precision says what auto means).
+Precision = Literal["auto", "fp32", "bf16", "fp16", "int8"]
+
+
 class RankerConfig(_Strict):
     budget_ms: float = Field(default=3000, gt=0, description="How long the ingress waits for the ranker; past it results keep the retriever's order ('ranker_timeout').")
     kind: Literal["biencoder", "crossencoder", "auto"] = Field(
@@ -153,7 +157,7 @@ class RankerConfig(_Strict):
         "(`shopray promote`), loads it in full and then swaps it in; in-flight requests finish on the old one. 0: resolve only at start.",
     )
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where the cross-encoder runs; auto picks CUDA when a GPU is visible, else CPU.")
-    precision: Literal["auto", "fp32", "bf16", "fp16", "int8"] = Field(
+    precision: Precision = Field(
         default="auto",
         description="The cross-encoder's arithmetic. auto: fp16 on a GPU; on CPU bf16 where the cores multiply it natively (AMX or "
         "AVX512-BF16), else fp32. int8: dynamic quantization of the linear layers, CPU only, for cores without bf16; it costs more NDCG.",

