@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             pps = len(t) / (time.perf_counter() - started)
             figures["crossencoder"] = {"pairs_s": round(pps, 1), "version": scorer.version, "max_length": config.ranker.max_length, "forward_batch_size": config.ranker.forward_batch_size}
             rows.append((f"cross-encoder pairs/s ({scorer.version.rsplit(':', 1)[-1]}, max_length {config.ranker.max_length})", f"{pps:.0f}", ">= 1000"))
+        pipeline["parse"].shutdown()  # its vLLM engine, before Ray goes: otherwise it dies noisily at exit
 
     figures["rows"] = rows
     print(markdown_table(["figure", "measured", "target"], rows))
