@@ -32,39 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+from shopray.bench.relevance import BM25, paired_ci
 from shopray.bench.report import print_command
 from shopray.evaluation import evaluate, ndcg_at_k
 from shopray.training.ranker.data import default_homedepot_dir, homedepot_split
-
-
-class BM25:
-    def __init__(self, titles: dict[str, str]):
-        import bm25s
-        import Stemmer
-
-        self.ids = list(titles)
-        self.stemmer = Stemmer.Stemmer("english")
-        self.index = {pid: i for i, pid in enumerate(self.ids)}
-        self.model = bm25s.BM25()
-        self.model.index(bm25s.tokenize([titles[p] for p in self.ids], stopwords="en", stemmer=self.stemmer, show_progress=False), show_progress=False)
-
-    def _tokens(self, query: str) -> list[str]:
-        import bm25s
-
-        return bm25s.tokenize([query], stopwords="en", stemmer=self.stemmer, return_ids=False, show_progress=False)[0]
-
-    def scores(self, query: str, pids: list[str]) -> np.ndarray:
-        tokens = self._tokens(query)
-        if not tokens:
-            return np.zeros(len(pids))
-        return self.model.get_scores(tokens)[[self.index[p] for p in pids]]
-
-    def search(self, query: str, k: int = 10) -> list[str]:
-        tokens = self._tokens(query)
-        if not tokens:
-            return []
-        docs, scores = self.model.retrieve([tokens], k=k, show_progress=False)
-        return [self.ids[d] for d, s in zip(docs[0], scores[0]) if s > 0]
 
 
 def rerank_ndcg(judgments: dict, score_fn, k: int = 10) -> np.ndarray:
@@ -77,14 +48,6 @@ def rerank_ndcg(judgments: dict, score_fn, k: int = 10) -> np.ndarray:
         s = np.asarray(score_fn(query, pids), dtype=float)
         out.append(ndcg_at_k([pids[i] for i in np.argsort(-s, kind="stable")], gains, k))
     return np.asarray(out)
-
-
-def paired_ci(a: np.ndarray, b: np.ndarray, resamples: int = 2000, seed: int = 0) -> list[float]:
-    """95% bootstrap interval of mean(a - b) over the same queries: a win is "clear" when it excludes 0."""
-    rng = np.random.default_rng(seed)
-    d = a - b
-    means = d[rng.integers(0, len(d), (resamples, len(d)))].mean(axis=1)
-    return [round(float(x), 4) + 0.0 for x in np.percentile(means, [2.5, 97.5])]  # + 0.0: no "-0.0"
 
 
 def differences(per_query: dict[str, np.ndarray], system: str, baselines: tuple[str, ...]) -> dict:

@@ -52,7 +52,13 @@ class IndexConfig(_Strict):
 class EmbeddingConfig(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: str | None = Field(default=None, description="Sentence-transformers model directory. None: the packaged all-MiniLM-L6-v2.")
+    model: str | None = Field(
+        default="auto",
+        description="The retriever's encoder. auto: the newest embedder trained on the indexed catalog's own judged queries "
+        "(`shopray train embedder`), else the packaged all-MiniLM-L6-v2, so a model trained on one shop never serves another. "
+        "Or a registered embedder (alias or version), or a sentence-transformers model directory; None: the packaged MiniLM. "
+        "An index records the encoder it was built with, the retriever embeds queries with that one, and naming another re-indexes.",
+    )
     batch_size: int = Field(default=32, ge=1, le=4096, description="Texts per encoder forward pass; ingestion feeds texts in order of length, and on CPU small batches of similar length ran fastest.")
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where the encoder runs; auto picks CUDA when visible.")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
@@ -107,6 +113,11 @@ class RetrieverConfig(_Strict):
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
     dense_weight: float = Field(default=1.0, ge=0, description="RRF weight of the dense (MiniLM) list.")
     sparse_weight: float = Field(default=1.0, ge=0, description="RRF weight of the BM25 list.")
+    spelling: bool = Field(
+        default=True,
+        description="Repair the BM25 side's query: a word no product uses becomes the catalog word within one edit (two from 8 letters) "
+        "used by the most products. The dense side reads the query as typed.",
+    )
     min_filtered: int = Field(
         default=10, ge=0,
         description="While fewer candidates than this (or than the request's k) keep the stated constraints still held, give up the next one in "

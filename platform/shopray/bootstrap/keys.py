@@ -50,9 +50,10 @@ def bootstrap_key(kind: Kind, recipe: BaseModel, catalog_sha256: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
-def find(registry: Registry, kind: Kind, key: str) -> Path | None:
-    """The most recently registered model carrying ``key``, or None while there is none."""
-    cards = [card for card in (registry.card(kind, v) for v in registry.versions(kind)) if card.data.get("bootstrap_key") == key]
+def find(registry: Registry, kind: Kind, key: str, field: str = "bootstrap_key") -> Path | None:
+    """The most recently registered model whose card's ``data[field]`` is ``key``, or None while there is none.
+    ``field="catalog_sha256"`` finds a model trained on a catalog's own judged queries."""
+    cards = [card for card in (registry.card(kind, v) for v in registry.versions(kind)) if card.data.get(field) == key]
     # Version ids sort by the second; the card's registration time tells two of one second apart.
     return registry.path(kind, max(cards, key=lambda c: c.created_at).version) if cards else None
 

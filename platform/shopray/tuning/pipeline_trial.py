@@ -41,8 +41,8 @@ def load_judgments_for(spec: JudgmentsSpec) -> Judgments:
             if root is None:
                 raise FileNotFoundError("judgments.source homedepot: ../shared/data/homedepot was not found (set SHOPRAY_HOMEDEPOT)")
             judgments = load_judgments(root / "judgments_dev.csv")
-            if spec.split == "val":
-                judgments = {q: g for q, g in judgments.items() if split_of(q) == "val"}
+            if spec.split != "all":
+                judgments = {q: g for q, g in judgments.items() if split_of(q) == spec.split}
         else:
             judgments = load_judgments(spec.path)
     queries = sorted(q for q, g in judgments.items() if max(g.values()) > 0)

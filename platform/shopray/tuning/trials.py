@@ -65,7 +65,11 @@ class JudgmentsSpec(_Strict):
     source: Literal["homedepot", "synthetic", "csv"] = Field(default="synthetic", description="homedepot: the dev judgments in ../shared/data/homedepot (needs the 'homedepot' index); synthetic: graded queries generated from the demo catalog; csv: `path`.")
     path: Path | None = Field(default=None, description="CSV with query,product_id,relevance (source: csv).")
     queries: int = Field(default=200, ge=1, description="Judged queries evaluated per trial (sampled with `seed`).")
-    split: Literal["all", "val"] = Field(default="val", description="Home Depot: 'val' keeps the ranker's validation queries only (never trained on).")
+    split: Literal["all", "train", "val"] = Field(
+        default="val",
+        description="Home Depot: 'val' keeps the validation queries every `shopray train` holds out; 'train' the others, so settings "
+        "tuned on them can be scored on 'val' afterwards (benchmarks/relevance.py).",
+    )
     seed: int = Field(default=0, description="Sampling seed; for synthetic judgments also the demo catalog's seed, which must be the indexed catalog's.")
     catalog_size: int = Field(default=24000, ge=10, description="Synthetic: size of the demo catalog the index holds.")
 

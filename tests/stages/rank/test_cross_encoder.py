@@ -215,6 +215,23 @@ def test_a_catalog_without_categories_keeps_the_retriever_order():
     assert ctx.candidates.ids == ["0", "1", "2"] and ctx.degraded == [] and ctx.versions["ranker"] == "retriever-order"
 
 
+def test_a_catalog_without_categories_gets_a_ranker_trained_on_its_judged_queries(tmp_path):
+    from shopray.bootstrap.keys import AutoModel
+    from shopray.config import RankerRecipe
+    from shopray.follow import Follower
+    from shopray.registry import ModelCard, Registry
+    from shopray.stages.rank.scorers import RETRIEVER_ORDER, resolver
+    from shopray.stages.retrieve.index.base import IndexManifest
+
+    registry = Registry(tmp_path / "registry")
+    card = ModelCard(kind="ranker", base_model="test", metric="ndcg@10", data={"catalog_sha256": "a" * 64})
+    version = registry.register("ranker", init_cross_encoder(tmp_path / "model"), card, alias=None)
+    auto = AutoModel("ranker", RankerRecipe(), registry.root)
+    for sha, expected in (("a" * 64, str(registry.path("ranker", version))), ("b" * 64, RETRIEVER_ORDER)):
+        manifest = IndexManifest(name="hd", version="v1", created_at="", count=3, dim=384, embedding_model="m", catalog_sha256=sha, vocabulary={})
+        assert resolver(RankerConfig(kind="crossencoder"), "auto", auto, Follower.fixed(manifest))() == expected
+
+
 def test_init_gives_a_fresh_head_on_minilm_weights(tmp_path):
     from transformers import AutoModelForSequenceClassification
 

@@ -19,10 +19,10 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from shopray.bootstrap.keys import AUTO, AutoModel, can_train
+from shopray.bootstrap.keys import AUTO, AutoModel, can_train, find
 from shopray.config import AppConfig, RankerConfig
 from shopray.domain import CandidateSet
-from shopray.embedding import Embedder, shared_embedder
+from shopray.embedding import Embedder, encoder_label, shared_embedder
 from shopray.follow import Follower
 from shopray.registry import ModelNotFound, resolve_model
 from shopray.stages.rank.cross_encoder import CrossEncoderScorer
@@ -41,7 +41,7 @@ class Scorer(Protocol):
 class BiEncoderScorer:
     def __init__(self, embedder: Embedder):
         self.embedder = embedder
-        self.version = f"biencoder:{embedder.model_path.rstrip('/').split('/')[-2]}"
+        self.version = f"biencoder:{encoder_label(embedder.config.model)}"
 
     def score(self, query: str, candidates: CandidateSet) -> np.ndarray:
         return self.score_many([(query, candidates)])[0]
@@ -75,7 +75,9 @@ def resolver(cfg: RankerConfig, ref: str, auto: AutoModel | None, catalog: Follo
         if ref == AUTO:
             manifest = catalog.current
             if not can_train("ranker", manifest.vocabulary):
-                return RETRIEVER_ORDER
+                # No training queries can be made from it, but an ML engineer may have trained one on its judged queries.
+                judged = find(auto.registry, "ranker", manifest.catalog_sha256, field="catalog_sha256")
+                return str(judged) if judged else RETRIEVER_ORDER
             found = auto.resolve(manifest.catalog_sha256)
         else:
             try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -13,8 +12,9 @@ import numpy as np
 from shopray.catalog import catalog_sha256, load_products
 from shopray.config import AppConfig, EmbeddingConfig
 from shopray.domain import Product, Vocabulary
-from shopray.embedding import Embedder, packaged_minilm_path, resolve_device, resolve_precision
+from shopray.embedding import Embedder, encoder_label, encoder_path, for_catalog, resolve_device, resolve_precision
 from shopray.stages.retrieve.index import IndexManifest, IndexStore, open_store
+from shopray.stages.retrieve.spelling import term_counts
 
 log = logging.getLogger(__name__)
 ROWS_PER_CALL = 512
@@ -37,7 +37,7 @@ class EmbedBatch:
 
 def embedding_name(embedding: EmbeddingConfig) -> str:
     """What the manifest records as the encoder of the dense vectors, with its precision when that is not fp32."""
-    name = embedding.model or Path(packaged_minilm_path()).parent.name
+    name = encoder_label(embedding.model)
     dtype = resolve_precision(embedding.precision, resolve_device(embedding.device))
     return name if dtype == "fp32" else f"{name}:{dtype}"
 
@@ -78,6 +78,9 @@ def build_index(
     """Embed with Ray Data (``embedded``) and publish a new version; on any failure the old one stays current."""
     if not products:
         raise ValueError("refusing to publish an empty index")
+    embedding = for_catalog(embedding, catalog_sha256(products))
+    if embedding.model is not None:  # the encoder actors get a directory: a registry reference would resolve in their environment
+        embedding = embedding.model_copy(update={"model": encoder_path(embedding.model)})
     writer = None
     try:
         for rows, vectors in embedded([p.search_text() for p in products], embedding, write_batch):
@@ -96,6 +99,7 @@ def build_index(
             catalog_sha256=catalog_sha256(products),
             bad_rows=bad_rows,
             vocabulary=Vocabulary.from_products(products),
+            terms=term_counts(p.search_text() for p in products),
         )
         writer.publish(manifest)
     except BaseException:
@@ -118,7 +122,9 @@ def ensure_index(config: AppConfig) -> IndexManifest:
     load = load_products(config.catalog)
     if current is not None:
         manifest = store.manifest(current)
-        if manifest.catalog_sha256 == catalog_sha256(load.products) and manifest.embedding_model == embedding_name(config.embedding):
+        # An index from before the speller had its dictionary (no terms) is rebuilt once.
+        sha = catalog_sha256(load.products)
+        if manifest.catalog_sha256 == sha and manifest.embedding_model == embedding_name(for_catalog(config.embedding, sha)) and manifest.terms:
             return manifest
     log.info("indexing %s: %s", config.catalog, load.summary())
     return build_index(load.products, store, config.embedding, bad_rows=len(load.bad_rows), keep_versions=config.index.keep_versions)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from shopray.api import Filters
-from shopray.config import AppConfig, RetrieverConfig
+from shopray.config import AppConfig, EmbeddingConfig, RetrieverConfig
 from shopray.domain import CandidateSet, Intent, Tiers
-from shopray.embedding import Embedder, shared_embedder
+from shopray.embedding import Embedder, encoder_path, index_encoder, shared_embedder
 from shopray.follow import Follower
 from shopray.graph import SearchContext
 from shopray.stages.retrieve.constraints import Constraints
@@ -32,12 +32,30 @@ def _normalise(v: np.ndarray) -> np.ndarray:
 def follow_index(store: IndexStore, hnsw_ef: int, every_s: float = INDEX_CHECK_S) -> Follower[str, IndexReader]:
     """A reader on the version published now; a rebuild's new version is opened and swapped in within ``every_s``.
     Readers of old versions are left to the garbage collector: requests in flight still hold them."""
-    return store.follow(lambda v: store.open(v, hnsw_ef=hnsw_ef), "index", every_s)
+    def open_version(version: str) -> IndexReader:
+        reader = store.open(version, hnsw_ef=hnsw_ef)
+        reader.speller  # built before the swap, not on the first query that reads the new version
+        return reader
+
+    return store.follow(open_version, "index", every_s)
 
 
 class Retriever:
-    def __init__(self, index: Follower[str, IndexReader], embedder: Embedder, config: RetrieverConfig, hnsw_ef: int = 128):
+    def __init__(self, index: Follower[str, IndexReader], embedder: Embedder, config: RetrieverConfig, hnsw_ef: int = 128,
+                 embedding: EmbeddingConfig | None = None):
+        """``embedder`` encodes queries for an index built with the packaged or a configured encoder; an index built
+        with a registered one (``embedding.model: auto`` found one for the catalog) gets that one, from ``embedding``."""
         self.index, self.embedder, self.config, self.hnsw_ef = index, embedder, config, hnsw_ef
+        self.embedding = embedding or embedder.config
+        self._encoders: dict[str, Embedder] = {}
+
+    def encoder(self, reader: IndexReader) -> Embedder:
+        """The encoder the reader's index version was built with: query and product vectors must come from one model."""
+        recorded = reader.manifest.embedding_model
+        if recorded not in self._encoders:
+            wanted = index_encoder(self.embedding, recorded)
+            self._encoders[recorded] = self.embedder if encoder_path(wanted.model) == self.embedder.model_path else shared_embedder(wanted)
+        return self._encoders[recorded]
 
     @classmethod
     def from_config(cls, config: AppConfig) -> "Retriever":
@@ -46,17 +64,18 @@ class Retriever:
 
             torch.set_num_threads(config.retriever.num_threads)
         index = follow_index(open_store(config.index), config.index.hnsw_ef)
-        return cls(index, shared_embedder(config.embedding), config.retriever, config.index.hnsw_ef)
+        default = index_encoder(config.embedding, "")
+        return cls(index, shared_embedder(default), config.retriever, config.index.hnsw_ef, config.embedding)
 
     def ready(self) -> bool:
         return self.index.current is not None
 
-    def _query(self, reader: IndexReader, vector: np.ndarray, text: str, filters: FilterSpec) -> list[Hit]:
+    def _query(self, reader: IndexReader, vector: np.ndarray, sparse_text: str, filters: FilterSpec) -> list[Hit]:
         cfg = self.config
         return reader.query(
             HybridQuery(
                 dense=vector,
-                sparse_text=text,
+                sparse_text=sparse_text,
                 limit=cfg.candidates,
                 prefetch=max(cfg.prefetch, cfg.candidates),
                 rrf_k=cfg.rrf_k,
@@ -77,7 +96,9 @@ class Retriever:
         """Candidates best first: exact matches to the intent, then (unless ``strict``) each relaxation tier."""
         cfg, reader = self.config, self.index.current
         text = intent.keywords or query
-        query_vector = vector = self.embedder.encode([text])[0]
+        sparse_text = reader.speller.correct(text) if cfg.spelling else text
+        embedder = self.encoder(reader)
+        query_vector = vector = embedder.encode([text])[0]
         session = self.session_vector(reader, clicked or [])
         if session is not None:
             vector = _normalise((1 - cfg.session_weight) * vector + cfg.session_weight * session)
@@ -89,7 +110,7 @@ class Retriever:
         for n in range(1 + (0 if strict else len(constraints.stated))):
             if n and len(hits) >= max(cfg.min_filtered, k):
                 break
-            for h in self._query(reader, vector, text, constraints.relaxed(n)):
+            for h in self._query(reader, vector, sparse_text, constraints.relaxed(n)):
                 if h.product_id not in seen:
                     seen.add(h.product_id)
                     hits.append(h)
@@ -106,7 +127,7 @@ class Retriever:
             ids=[h.product_id for h in hits],
             payloads=[h.payload for h in hits],
             scores=np.array([h.score for h in hits], dtype=float),
-            embeddings=np.stack([h.vector for h in hits]) if hits else np.zeros((0, self.embedder.dim), dtype=np.float32),
+            embeddings=np.stack([h.vector for h in hits]) if hits else np.zeros((0, embedder.dim), dtype=np.float32),
             session_vector=session,
             notes={"index_version": reader.version},
             tiers=tiers,

@@ -17,7 +17,7 @@ import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 from shopray.catalog.demo import generate_demo_catalog
 from shopray.config import CHECKOUT
@@ -110,6 +110,18 @@ def add_random_negatives(groups: list[Group], titles: dict[str, str], per_group:
                 group.labels.append(0.0)
 
 
+def add_retrieved_negatives(groups: list[Group], titles: dict[str, str], retrieve: Callable[[str], list[str]], per_group: int, skip: int,
+                            rng: random.Random) -> None:
+    """What the retriever ranks high for a query but nobody judged, labelled 0: the near-misses the ranker will
+    actually be shown. The first ``skip`` are left out: judgments are sparse, and the very top is as likely relevant."""
+    for group in groups:
+        pool = [pid for pid in retrieve(group.query)[skip:] if pid not in group.ids and pid in titles]
+        for pid in rng.sample(pool, min(per_group, len(pool))):
+            group.ids.append(pid)
+            group.texts.append(titles[pid])
+            group.labels.append(0.0)
+
+
 def synthetic_groups(n_queries: int, seed: int, catalog_size: int = 6000, per_query: int = 6, products: list[Product] | None = None) -> list[Group]:
     """Queries composed from catalog facets, with products graded by how well they match.
 
@@ -162,6 +174,9 @@ def load_ranker_data(
     *,
     synthetic_queries: int = 1500,
     negatives_per_query: int = 1,
+    retrieve: Callable[[str], list[str]] | None = None,
+    hard_negatives: int = 0,
+    hard_skip: int = 5,
     max_train_queries: int | None = None,
     seed: int = 0,
     products: list[Product] | None = None,
@@ -185,6 +200,8 @@ def load_ranker_data(
         if max_train_queries:
             train = train[:max_train_queries]
         add_random_negatives(train, titles, negatives_per_query, rng)
+        if retrieve is not None and hard_negatives:
+            add_retrieved_negatives(train, titles, retrieve, hard_negatives, hard_skip, rng)
         val = judgment_groups(val_j, titles, "homedepot")
         info.update(
             {
@@ -193,6 +210,7 @@ def load_ranker_data(
                 "homedepot_train_queries": len(train),
                 "homedepot_val_queries": len(val),
                 "random_negatives_per_query": negatives_per_query,
+                "retrieved_negatives_per_query": hard_negatives if retrieve is not None else 0,
             }
         )
         train = train + synthetic

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from shopray.catalog import catalog_sha256, load_products
 from shopray.config import default_home
 from shopray.registry import ModelCard, Registry, model_label, resolve_model
 from shopray.stages.rank.cross_encoder import CrossEncoderScorer
@@ -45,6 +46,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--no-homedepot", action="store_true", help="train and validate on synthetic demo-catalog pairs only")
     ap.add_argument("--synthetic-queries", type=int, default=1500, help="synthetic demo-catalog queries (about 6 pairs each)")
     ap.add_argument("--negatives", type=int, default=1, help="random catalog negatives added per Home Depot training query")
+    ap.add_argument("--hard-negatives", type=int, default=0, help="per Home Depot training query, unjudged products the retriever ranks high (label 0)")
+    ap.add_argument("--hard-skip", type=int, default=5, help="never take hard negatives from the retriever's first N")
+    ap.add_argument("--mine-index", default="homedepot", help="index the hard negatives are retrieved from, with the encoder it was built with")
     ap.add_argument("--max-train-queries", type=int, default=None, help="subsample Home Depot training queries")
     ap.add_argument("--val-queries", type=int, default=None, help="validation queries used for early stopping (default: all)")
     ap.add_argument("--epochs", type=float, default=1.0)
@@ -77,6 +81,19 @@ def _git_commit() -> str | None:
         return None
 
 
+def _retriever(ns: argparse.Namespace, homedepot: Path) -> Callable[[str], list[str]]:
+    """The retriever as served (dense + BM25 over ``--mine-index``, indexed first when it is not), as query -> product ids."""
+    from shopray.config import AppConfig, IndexConfig
+    from shopray.domain import Intent
+    from shopray.stages.retrieve.ingest import ensure_index
+    from shopray.stages.retrieve.stage import Retriever
+
+    config = AppConfig(catalog=str(homedepot / "catalog.jsonl"), index=IndexConfig(name=ns.mine_index))
+    ensure_index(config)
+    retriever = Retriever.from_config(config)
+    return lambda query: retriever.retrieve(query, Intent(keywords=query)).ids
+
+
 # Shares of a run's time, for progress reports: data and model, training, the card's evaluations.
 DATA_SHARE, TRAIN_SHARE = 0.05, 0.8
 
@@ -93,7 +110,10 @@ def train(ns: argparse.Namespace, progress: Callable[[str, float], None] | None 
     if homedepot is None and not ns.no_homedepot:
         print("Home Depot data not found: training on synthetic pairs only", file=sys.stderr)
     data = load_ranker_data(homedepot, synthetic_queries=ns.synthetic_queries, negatives_per_query=ns.negatives, max_train_queries=ns.max_train_queries,
-                            seed=ns.seed, products=products)
+                            retrieve=_retriever(ns, homedepot) if ns.hard_negatives and homedepot else None, hard_negatives=ns.hard_negatives,
+                            hard_skip=ns.hard_skip, seed=ns.seed, products=products)
+    # Trained on a shop's own judged queries: `ranker.model: auto` serves it for that catalog (stages/rank/scorers.py).
+    judged_catalog = {"catalog_sha256": catalog_sha256(load_products(str(homedepot / "catalog.jsonl")).products)} if homedepot else {}
     stop_groups = data.val if ns.val_queries is None else random.Random(ns.seed).sample(data.val, min(ns.val_queries, len(data.val)))
     print(json.dumps({"data": data.info}), file=sys.stderr)
 
@@ -150,9 +170,10 @@ def train(ns: argparse.Namespace, progress: Callable[[str, float], None] | None 
             "init": ns.init,
             "epochs": ns.epochs, "max_steps": ns.max_steps, "batch_size": ns.batch_size, "lr": ns.lr, "warmup": ns.warmup,
             "max_length": ns.max_length, "layers": ns.layers, "eval_every": ns.eval_every, "patience": ns.patience, "bf16_autocast": ns.bf16,
+            "hard_negatives": ns.hard_negatives, "hard_skip": ns.hard_skip, "mine_index": ns.mine_index if ns.hard_negatives else None,
             "seed": ns.seed, "stopped": stopped, "val_queries_for_stopping": len(stop_groups),
         },
-        data={**data.info, **(card_data or {})},
+        data={**data.info, **judged_catalog, **(card_data or {})},
         parent=(f"ranker:{model_label(init_dir)} " if ns.init else "") + f"git:{_git_commit() or 'unknown'} run:{run_dir.name}",
         parameters=sum(p.numel() for p in model.parameters()),
         notes="Validation: NDCG@10 re-ranking each held-out query's judged products (gain = label). "

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from shopray.domain import Product, Vocabulary
 from shopray.follow import Follower
+from shopray.stages.retrieve.spelling import Speller
 
 T = TypeVar("T")
 
@@ -46,6 +47,7 @@ class IndexManifest(BaseModel):
     catalog_sha256: str = Field(description="Hash of the catalog content that was indexed.")
     bad_rows: int = Field(default=0, description="Catalog rows skipped at import.")
     vocabulary: Vocabulary = Field(description="Brands, categories, colors and prices present.")
+    terms: dict[str, int] = Field(default_factory=dict, description="Words of the products' text and in how many products each occurs: the speller's dictionary.")
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,10 @@ class IndexReader(abc.ABC):
     @cached_property
     def bm25(self) -> Bm25Encoder:
         return Bm25Encoder()
+
+    @cached_property
+    def speller(self) -> Speller:
+        return Speller(self.manifest.terms)
 
     @abc.abstractmethod
     def query(self, q: HybridQuery) -> list[Hit]:
