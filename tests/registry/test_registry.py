@@ -51,7 +51,7 @@ def test_bad_references_are_errors(tmp_path):
     with pytest.raises(KeyError):
         reg.set_alias("ranker", "production", "v-nope")
     with pytest.raises(ValueError, match="kind"):
-        reg.versions("embedder")
+        reg.versions("tokenizer")
 
 
 def test_a_version_without_a_card_is_not_listed(tmp_path):

@@ -16,6 +16,12 @@ def test_a_typo_becomes_the_most_used_catalog_word_within_reach():
     assert speller.correct("anhcro") == "anhcro"                      # two edits in a short word: left alone
 
 
+def test_a_common_english_word_the_catalog_lacks_is_not_a_typo():
+    speller = Speller({"speakers": 40, "shoes": 90})
+    assert speller.correct("sneakers") == "sneakers"
+    assert speller.correct("speakrs") == "speakers"
+
+
 def test_known_words_short_words_and_codes_are_left_alone():
     speller = Speller({"drill": 9, "grill": 20, "kit": 4})
     assert speller.correct("drill") == "drill"  # known, though "grill" is more common and one edit away

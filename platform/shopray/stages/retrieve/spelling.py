@@ -4,7 +4,10 @@ BM25 only matches words the catalog has, so "ancor bolts" finds bolts and
 misses anchors. The dense side reads the query as typed: its subword encoder
 already tolerates typos, and a wrong correction there would cost more. Words
 shorter than ``min_length`` and anything with a digit (sizes, model numbers)
-are left alone, as is every word the catalog uses even once.
+are left alone, as is every word the catalog uses even once, and every common
+English word: "sneakers" in a shop that sells only "shoes" is not a typo of
+"speakers". Common means a Zipf frequency of at least ``english`` in wordfreq's
+English lists (3: about once per million words; typos such as "toliet" score under 2).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections import Counter
 from typing import Iterable
 
 from symspellpy import SymSpell, Verbosity
+from wordfreq import zipf_frequency
 
 WORD = re.compile(r"[A-Za-z]+")
 TOKEN = re.compile(r"\w+")
@@ -28,10 +32,10 @@ def term_counts(texts: Iterable[str]) -> dict[str, int]:
 
 
 class Speller:
-    def __init__(self, terms: dict[str, int], *, min_length: int = 4, min_count: int = 2, long_word: int = 8):
+    def __init__(self, terms: dict[str, int], *, min_length: int = 4, min_count: int = 2, long_word: int = 8, english: float = 3.0):
         """Corrections go to words in at least ``min_count`` products, within one edit, or two from ``long_word`` letters."""
         self.known = terms
-        self.min_length, self.long_word = min_length, long_word
+        self.min_length, self.long_word, self.english = min_length, long_word, english
         self._symspell = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
         for word, count in terms.items():
             if count >= min_count:
@@ -39,7 +43,7 @@ class Speller:
 
     def _word(self, word: str) -> str:
         lower = word.lower()
-        if len(lower) < self.min_length or lower in self.known:
+        if len(lower) < self.min_length or lower in self.known or zipf_frequency(lower, "en") >= self.english:
             return word
         best = self._symspell.lookup(lower, Verbosity.TOP, max_edit_distance=2 if len(lower) >= self.long_word else 1)
         return best[0].term if best else word

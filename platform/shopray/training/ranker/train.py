@@ -33,9 +33,12 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from shopray.catalog import catalog_sha256, load_products
-from shopray.config import default_home
+from shopray.config import AppConfig, IndexConfig, default_home
+from shopray.domain import Intent
 from shopray.registry import ModelCard, Registry, model_label, resolve_model
 from shopray.stages.rank.cross_encoder import CrossEncoderScorer
+from shopray.stages.retrieve.ingest import ensure_index
+from shopray.stages.retrieve.stage import Retriever
 from shopray.training.ranker.data import default_homedepot_dir, load_ranker_data
 from shopray.training.ranker.fit import Fit, biencoder_val_ndcg, init_cross_encoder, training_pairs, val_ndcg
 
@@ -83,11 +86,6 @@ def _git_commit() -> str | None:
 
 def _retriever(ns: argparse.Namespace, homedepot: Path) -> Callable[[str], list[str]]:
     """The retriever as served (dense + BM25 over ``--mine-index``, indexed first when it is not), as query -> product ids."""
-    from shopray.config import AppConfig, IndexConfig
-    from shopray.domain import Intent
-    from shopray.stages.retrieve.ingest import ensure_index
-    from shopray.stages.retrieve.stage import Retriever
-
     config = AppConfig(catalog=str(homedepot / "catalog.jsonl"), index=IndexConfig(name=ns.mine_index))
     ensure_index(config)
     retriever = Retriever.from_config(config)
