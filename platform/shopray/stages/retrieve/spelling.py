@@ -36,6 +36,7 @@ class Speller:
         """Corrections go to words in at least ``min_count`` products, within one edit, or two from ``long_word`` letters."""
         self.known = terms
         self.min_length, self.long_word, self.english = min_length, long_word, english
+        zipf_frequency("the", "en")  # loads wordfreq's English list here (about 0.3 s), not in the first search that needs it
         self._symspell = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
         for word, count in terms.items():
             if count >= min_count:
