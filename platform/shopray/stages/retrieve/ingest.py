@@ -78,12 +78,13 @@ def build_index(
     """Embed with Ray Data (``embedded``) and publish a new version; on any failure the old one stays current."""
     if not products:
         raise ValueError("refusing to publish an empty index")
-    embedding = for_catalog(embedding, catalog_sha256(products))
+    sha, texts = catalog_sha256(products), [p.search_text() for p in products]
+    embedding = for_catalog(embedding, sha)
     if embedding.model is not None:  # the encoder actors get a directory: a registry reference would resolve in their environment
         embedding = embedding.model_copy(update={"model": encoder_path(embedding.model)})
     writer = None
     try:
-        for rows, vectors in embedded([p.search_text() for p in products], embedding, write_batch):
+        for rows, vectors in embedded(texts, embedding, write_batch):
             if writer is None:
                 writer = store.writer(dim=vectors.shape[1])
                 log.info("building index %s version %s", store.name, writer.version)
@@ -96,10 +97,10 @@ def build_index(
             count=writer.count,
             dim=writer.dim,
             embedding_model=embedding_name(embedding),
-            catalog_sha256=catalog_sha256(products),
+            catalog_sha256=sha,
             bad_rows=bad_rows,
             vocabulary=Vocabulary.from_products(products),
-            terms=term_counts(p.search_text() for p in products),
+            terms=term_counts(texts),
         )
         writer.publish(manifest)
     except BaseException:
