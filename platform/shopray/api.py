@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shopray.domain import Constraint, Intent
+from shopray.domain import Constraint, Intent, OutOfStock
 
 ProductId = str
 
@@ -56,6 +56,8 @@ class SearchRequest(BaseModel):
     )
     strict: bool = Field(default=False, description="Only products that keep every constraint the query states; by default, when exact matches run short, "
                          "near misses follow them, one relaxed constraint at a time.")
+    out_of_stock: OutOfStock | None = Field(default=None, description="Products out of stock: hide, sink below those in stock, or show. Default from config "
+                                            "(retriever.out_of_stock).")
 
     @field_validator("query")
     @classmethod
@@ -88,3 +90,10 @@ class SearchResponse(BaseModel):
     degraded: list[str] = Field(default_factory=list, description="Fallbacks taken while answering; empty when every stage answered normally.")
     timings_ms: dict[str, float] = Field(description="Per-stage wall time: parse, retrieve, rank, diversify, total.")
     versions: dict[str, str] = Field(default_factory=dict, description="Index and model versions that answered.")
+
+
+class CatalogChanges(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    changes: list[dict[str, object]] = Field(min_length=1, max_length=100_000, description='One batch, applied all or nothing: {"product_id": ..., '
+                                             '<fields to set>} or {"product_id": ..., "delete": true}; a rejection names the 1-based line.')

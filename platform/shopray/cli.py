@@ -69,6 +69,23 @@ def cmd_index(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_catalog(ns: argparse.Namespace) -> int:
+    from shopray.stages.retrieve.changes import CatalogWriter, ChangeRejected, parse_lines
+
+    args = _app_args(_serve_file(ns.config), ns.catalog)
+    if ns.name:
+        args["index"] = {**args.get("index", {}), "name": ns.name}
+    config = AppConfig.model_validate(args)
+    try:
+        with (sys.stdin if ns.changes == "-" else open(ns.changes, encoding="utf-8")) as f:
+            applied = CatalogWriter.from_config(config).apply(parse_lines(f))
+    except ChangeRejected as exc:
+        print(f"{ns.changes}: {exc}; nothing was applied", file=sys.stderr)
+        return 2
+    print(json.dumps({"index": config.index.name, **vars(applied)}))
+    return 0
+
+
 def cmd_serve(ns: argparse.Namespace) -> int:
     from shopray.serving.launch import serve_command
 
@@ -158,6 +175,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default=None, help=f"Serve config file (default {DEFAULT_CONFIG} if present)")
     p.add_argument("--name", default=None, help="index name (default: from the catalog file name)")
     p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("catalog", help="change the served catalog live: shopray catalog apply CHANGES.jsonl")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("apply", help="append a batch of changes (JSON Lines, - for stdin) to the index's feed, all or nothing; "
+                           'a line is {"product_id": ..., <fields to set>} or {"product_id": ..., "delete": true}')
+    a.add_argument("changes")
+    a.add_argument("--config", default=None, help=f"Serve config file (default {DEFAULT_CONFIG} if present)")
+    a.add_argument("--catalog", default=None, help="the catalog whose index to change (default: the config's)")
+    a.add_argument("--name", default=None, help="index name (default: from the catalog)")
+    a.set_defaults(func=cmd_catalog)
 
     p = sub.add_parser("serve", help="start Ray and Serve and block")
     p.add_argument("--config", default=None, help=f"Serve config file (default {DEFAULT_CONFIG} if present)")

@@ -17,7 +17,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shopray.domain import Constraint
+from shopray.domain import Constraint, OutOfStock
 
 # The checkout this package was installed from in editable mode (where deployments/, k8s/ and
 # ../shared live); an installed wheel has none of them, and callers fall back accordingly.
@@ -129,6 +129,12 @@ class RetrieverConfig(_Strict):
         "a constraint missing from the list is never relaxed. The category goes last: 'running shoes under 40' is better answered by "
         "running shoes at 45 than by anything else under 40.",
     )
+    out_of_stock: OutOfStock = Field(
+        default="hide",
+        description="Products whose in_stock is false: hide them, sink them below every product in stock, or show them where they rank. "
+        "A request's out_of_stock overrides it.",
+    )
+    feed_check_s: float = Field(default=1.0, gt=0, le=60, description="How often a retriever replica looks for new catalog changes (`shopray catalog apply`).")
     price_band: float = Field(
         default=0.1, gt=0,
         description="Inside a tier that gives up the price, results are grouped by how far they miss the bound, in bands of this share "

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 MAX_PRICE = 1_000_000.0
 # What a query can state about the products it wants (the intent's fields that filter).
 Constraint = Literal["color", "brand", "category", "price"]
+# What search does with a product whose in_stock is false.
+OutOfStock = Literal["hide", "sink", "show"]
 
 
 class Product(BaseModel):
@@ -38,6 +40,8 @@ class Product(BaseModel):
         default_factory=dict, description="Other facets (material, size, ...)."
     )
     popularity: float | None = Field(default=None, ge=0, description="Relative popularity, higher is more popular.")
+    in_stock: bool = Field(default=True, description="Whether it can be bought now; see retriever.out_of_stock.")
+    quantity: int | None = Field(default=None, ge=0, description="Units in stock, when the shop tracks them.")
 
     @field_validator("product_id", "title", mode="before")
     @classmethod

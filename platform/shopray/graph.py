@@ -45,7 +45,7 @@ class SearchContext:
         candidates = self.candidates or CandidateSet.empty()
         tiers = candidates.tiers
         results = [
-            SearchResult(**{**payload, "product_id": pid, "score": round(float(score), 6), "meets": tiers.meets[i] if tiers else None})
+            SearchResult(**{**payload, "product_id": pid, "score": round(float(score), 6), "meets": tiers.meets[i] if tiers and tiers.stated else None})
             for i, (pid, payload, score) in enumerate(zip(candidates.ids, candidates.payloads, candidates.scores))
         ]
         return SearchResponse(

@@ -72,6 +72,9 @@ CASES = [
     ("GET on /search", "GET", "/search", None, {}, 405),
     ("unknown route", "POST", "/nope", {"query": "shoes"}, JSON, 404),
     ("admin route without key", "GET", "/admin/config", None, {}, 403),
+    ("catalog change without key", "POST", "/admin/catalog", {"changes": [{"product_id": "D000001", "price": 1}]}, JSON, 403),
+    ("unknown out_of_stock policy", "POST", "/search", {"query": "shoes", "out_of_stock": "never"}, JSON, 422),
+    ("out_of_stock sink", "POST", "/search", {"query": "shoes", "out_of_stock": "sink"}, JSON, 200),
 ]
 
 

@@ -110,11 +110,15 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, dict | Exception]]:
 READERS = {".jsonl": _jsonl_rows, ".json": _jsonl_rows, ".csv": _csv_rows, ".parquet": _parquet_rows}
 
 
+AVAILABILITY = {"in_stock", "quantity"}
+
+
 def catalog_sha256(products: list[Product]) -> str:
-    """The catalog's content: an index version and the models trained for it are keyed by it."""
+    """The catalog's content: an index version and the models trained for it are keyed by it. Availability is not
+    content a model learns from: a stock change keeps the key."""
     digest = hashlib.sha256()
     for p in products:
-        digest.update(p.model_dump_json().encode())
+        digest.update(p.model_dump_json(exclude=AVAILABILITY).encode())
     return digest.hexdigest()
 
 

@@ -16,7 +16,7 @@ from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 from ray.serve.schema import ReplicaState
 
-from shopray.api import SearchRequest, SearchResponse
+from shopray.api import CatalogChanges, SearchRequest, SearchResponse
 from shopray.config import AppConfig
 from shopray.graph import SearchContext, Stage, StageFailed, StageSpec, arun
 from shopray.pipeline import STAGES
@@ -24,6 +24,7 @@ from shopray.registry import Registry
 from shopray.registry.promotion import PromoteRequest, PromotionRefused, promote
 from shopray.serving.admission import Admission, admin_denied
 from shopray.serving.metrics import ingress_metrics
+from shopray.stages.retrieve.changes import CatalogWriter, ChangeRejected, parse_change
 
 # Serve formats records of the "ray.serve" logger (JSON with request_id when the config asks for it).
 log = logging.getLogger("ray.serve")
@@ -95,6 +96,7 @@ class SearchIngress:
         self.local: dict[str, Stage] = {spec.key: spec.build(self.config) for spec in STAGES if spec.key in self.config.graph.in_ingress}
         app.state.admission = Admission(self.config.limits)
         self.metrics = ingress_metrics()
+        self._catalog: CatalogWriter | None = None  # made on the first change: most apps never take one
 
     async def _call(self, spec: StageSpec, ctx: SearchContext) -> SearchContext:
         local = self.local.get(spec.key)
@@ -163,6 +165,22 @@ class SearchIngress:
         if (denied := admin_denied(self.config.limits.admin_key_env, x_admin_key)) is not None:
             return denied
         return self.config.model_dump(mode="json")
+
+    @app.post("/admin/catalog")
+    async def admin_catalog(self, body: CatalogChanges, x_admin_key: str | None = Header(default=None)):
+        """Apply a batch of catalog changes (needs the admin key): all or nothing, durable once answered; every retriever
+        replica shows it within `retriever.feed_check_s`. A rejected batch gets 422 naming its line, and nothing is applied."""
+        if (denied := admin_denied(self.config.limits.admin_key_env, x_admin_key)) is not None:
+            return denied
+        try:
+            changes = [parse_change(change, line) for line, change in enumerate(body.changes, 1)]
+            if self._catalog is None:
+                self._catalog = await asyncio.to_thread(CatalogWriter.from_config, self.config)
+            applied = await asyncio.to_thread(self._catalog.apply, changes)
+        except ChangeRejected as exc:
+            return JSONResponse(status_code=422, content={"detail": str(exc), "line": exc.line})
+        log.info("catalog batch applied: changes %d..%d, %d upserted, %d deleted", applied.first_seq, applied.last_seq, applied.upserted, applied.deleted)
+        return dataclasses.asdict(applied)
 
     @app.post("/admin/promote")
     async def admin_promote(self, body: PromoteRequest, x_admin_key: str | None = Header(default=None)):

@@ -38,9 +38,12 @@ class IngressMetrics:
         )
         self._version: str | None = None
 
-    def saw_index_version(self, version: str | None) -> None:
-        if not version:
+    def saw_index_version(self, label: str | None) -> None:
+        """``label``: the response's ``versions.index``, ``<version>[+<last change>]``; the gauge is per version
+        only, so catalog changes do not add a time series each."""
+        if not label:
             return
+        version = label.split("+")[0]
         if self._version and version != self._version:
             self.index_version.set(0, tags={"version": self._version})
         # Set on every request: a gauge nobody sets again is not re-exported after a restart.

@@ -48,7 +48,8 @@ class Constraints:
 
     @classmethod
     def of(cls, intent: Intent, hard: FilterSpec, relax_order: tuple[Constraint, ...] | list[Constraint], price_band: float) -> "Constraints":
-        exact = FilterSpec(
+        exact = replace(
+            hard,
             brand=hard.brand or intent.brand,
             category=hard.category or intent.category,
             color=hard.color or intent.color,

@@ -14,6 +14,7 @@ from shopray.config import AppConfig, EmbeddingConfig
 from shopray.domain import Product, Vocabulary
 from shopray.embedding import Embedder, encoder_label, encoder_path, for_catalog, resolve_device, resolve_precision
 from shopray.stages.retrieve.index import IndexManifest, IndexStore, open_store
+from shopray.stages.retrieve.index.feed import FeedRow
 from shopray.stages.retrieve.spelling import term_counts
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,17 @@ def embedded(texts: list[str], embedding: EmbeddingConfig, batch: int = 1024) ->
         yield out["row"], np.stack(out["vector"]).astype(np.float32)
 
 
+def with_changes(products: list[Product], rows: list[FeedRow]) -> list[Product]:
+    """The catalog as the feed's rows leave it: changed products replaced, deleted ones gone, new ones at the end."""
+    by_id = {p.product_id: p for p in products}
+    for row in rows:
+        if row.product is None:
+            by_id.pop(row.product_id, None)
+        else:
+            by_id[row.product_id] = Product.model_validate(row.product)
+    return list(by_id.values())
+
+
 def build_index(
     products: list[Product],
     store: IndexStore,
@@ -75,10 +87,13 @@ def build_index(
     keep_versions: int = 2,
     write_batch: int = 1024,
 ) -> IndexManifest:
-    """Embed with Ray Data (``embedded``) and publish a new version; on any failure the old one stays current."""
+    """Embed with Ray Data (``embedded``) and publish a new version of the catalog plus every change in the store's
+    feed so far; on any failure the old one stays current. Models stay keyed by the catalog as given."""
+    sha, feed_seq = catalog_sha256(products), store.feed.last_seq()
+    products = with_changes(products, store.feed.since(0, feed_seq))
     if not products:
         raise ValueError("refusing to publish an empty index")
-    sha, texts = catalog_sha256(products), [p.search_text() for p in products]
+    texts = [p.search_text() for p in products]
     embedding = for_catalog(embedding, sha)
     if embedding.model is not None:  # the encoder actors get a directory: a registry reference would resolve in their environment
         embedding = embedding.model_copy(update={"model": encoder_path(embedding.model)})
@@ -101,6 +116,7 @@ def build_index(
             bad_rows=bad_rows,
             vocabulary=Vocabulary.from_products(products),
             terms=term_counts(texts),
+            feed_seq=feed_seq,
         )
         writer.publish(manifest)
     except BaseException:

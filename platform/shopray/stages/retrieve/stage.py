@@ -4,7 +4,9 @@ The client's filters always hold. The intent's brand, category, color and
 price are stated constraints: exact matches come first, and while they run
 short the retriever gives up one constraint at a time and retrieves again
 (``constraints.py``). Session clicks pull the query vector toward what the
-shopper clicked.
+shopper clicked. Catalog changes (``changes.py``) are applied to the
+reader in the background within ``feed_check_s``; products out of stock are
+hidden, sunk below the rest, or shown, as ``out_of_stock`` or the request says.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ import numpy as np
 
 from shopray.api import Filters
 from shopray.config import AppConfig, EmbeddingConfig, RetrieverConfig
-from shopray.domain import CandidateSet, Intent, Tiers
+from shopray.domain import CandidateSet, Intent, OutOfStock, Tiers
 from shopray.embedding import Embedder, encoder_path, index_encoder, shared_embedder
 from shopray.follow import Follower
 from shopray.graph import SearchContext
 from shopray.stages.retrieve.constraints import Constraints
-from shopray.stages.retrieve.index import FilterSpec, Hit, HybridQuery, IndexReader, IndexStore, open_store
+from shopray.stages.retrieve.index import ChangeFeed, FilterSpec, Hit, HybridQuery, IndexReader, IndexStore, open_store
 
 # How often a retriever looks for a newly published index version.
 INDEX_CHECK_S = 5.0
@@ -42,10 +44,11 @@ def follow_index(store: IndexStore, hnsw_ef: int, every_s: float = INDEX_CHECK_S
 
 class Retriever:
     def __init__(self, index: Follower[str, IndexReader], embedder: Embedder, config: RetrieverConfig, hnsw_ef: int = 128,
-                 embedding: EmbeddingConfig | None = None):
+                 embedding: EmbeddingConfig | None = None, feed: ChangeFeed | None = None):
         """``embedder`` encodes queries for an index built with the packaged or a configured encoder; an index built
-        with a registered one (``embedding.model: auto`` found one for the catalog) gets that one, from ``embedding``."""
-        self.index, self.embedder, self.config, self.hnsw_ef = index, embedder, config, hnsw_ef
+        with a registered one (``embedding.model: auto`` found one for the catalog) gets that one, from ``embedding``.
+        ``feed``: the catalog changes to apply on top of the index (None: the index as published)."""
+        self.index, self.embedder, self.config, self.hnsw_ef, self.feed = index, embedder, config, hnsw_ef, feed
         self.embedding = embedding or embedder.config
         self._encoders: dict[str, Embedder] = {}
 
@@ -63,9 +66,9 @@ class Retriever:
             import torch
 
             torch.set_num_threads(config.retriever.num_threads)
-        index = follow_index(open_store(config.index), config.index.hnsw_ef)
+        store = open_store(config.index)
         default = index_encoder(config.embedding, "")
-        return cls(index, shared_embedder(default), config.retriever, config.index.hnsw_ef, config.embedding)
+        return cls(follow_index(store, config.index.hnsw_ef), shared_embedder(default), config.retriever, config.index.hnsw_ef, config.embedding, store.feed)
 
     def ready(self) -> bool:
         return self.index.current is not None
@@ -92,18 +95,22 @@ class Retriever:
         return _normalise(np.mean([h.vector for h in hits], axis=0))
 
     def retrieve(self, query: str, intent: Intent, filters: Filters | None = None, clicked: list[str] | None = None,
-                 k: int = 10, strict: bool = False) -> CandidateSet:
-        """Candidates best first: exact matches to the intent, then (unless ``strict``) each relaxation tier."""
+                 k: int = 10, strict: bool = False, out_of_stock: OutOfStock | None = None) -> CandidateSet:
+        """Candidates best first: exact matches to the intent, then (unless ``strict``) each relaxation tier;
+        products out of stock as ``out_of_stock`` says (default: the config's)."""
         cfg, reader = self.config, self.index.current
         text = intent.keywords or query
         sparse_text = reader.speller.correct(text) if cfg.spelling else text
         embedder = self.encoder(reader)
+        if self.feed is not None:
+            reader.follow(self.feed, cfg.feed_check_s, embedder.encode)
+        stock = out_of_stock or cfg.out_of_stock
         query_vector = vector = embedder.encode([text])[0]
         session = self.session_vector(reader, clicked or [])
         if session is not None:
             vector = _normalise((1 - cfg.session_weight) * vector + cfg.session_weight * session)
 
-        hard = FilterSpec(**filters.model_dump()) if filters else FilterSpec()
+        hard = FilterSpec(**(filters.model_dump() if filters else {}), in_stock=True if stock == "hide" else None)
         constraints = Constraints.of(intent, hard, cfg.relax_order, cfg.price_band)
         hits: list[Hit] = []
         seen: set[str] = set()
@@ -117,6 +124,10 @@ class Retriever:
 
         tiers = None
         groups, meets = constraints.groups([h.payload for h in hits]) if constraints.stated else (np.zeros(len(hits), dtype=int), None)
+        sold_out = np.array([h.payload.get("in_stock") is False for h in hits], dtype=bool)
+        if stock == "sink" and sold_out.any():  # below every tier of what can be bought, in the same order among themselves
+            groups = groups + sold_out * (int(groups.max()) + 1)
+            meets = meets if meets is not None else [[] for _ in hits]
         # Equal fused scores are common (rank fusion is symmetric); the product id breaks the tie, so every replica
         # returns the same order (a reader's own tie order can differ from process to process).
         order = np.lexsort((np.array([h.product_id for h in hits]), -np.array([h.score for h in hits]), groups))[: cfg.candidates]
@@ -129,7 +140,7 @@ class Retriever:
             scores=np.array([h.score for h in hits], dtype=float),
             embeddings=np.stack([h.vector for h in hits]) if hits else np.zeros((0, embedder.dim), dtype=np.float32),
             session_vector=session,
-            notes={"index_version": reader.version},
+            notes={"index_version": reader.label},
             tiers=tiers,
             query_vector=query_vector,
         )
@@ -137,6 +148,7 @@ class Retriever:
     def run(self, ctx: SearchContext) -> SearchContext:
         req = ctx.request
         intent = ctx.intent or Intent(keywords=req.query, source="none")
-        ctx.candidates = self.retrieve(req.query, intent, req.filters, req.session.clicked if req.session else None, k=req.k, strict=req.strict)
+        ctx.candidates = self.retrieve(req.query, intent, req.filters, req.session.clicked if req.session else None, k=req.k, strict=req.strict,
+                                       out_of_stock=req.out_of_stock)
         ctx.versions["index"] = str(ctx.candidates.notes["index_version"])
         return ctx

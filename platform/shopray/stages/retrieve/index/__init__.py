@@ -9,14 +9,15 @@ from __future__ import annotations
 from shopray.config import IndexConfig
 from shopray.stages.retrieve.index.base import FilterSpec, Hit, HybridQuery, IndexManifest, IndexReader, IndexStore, IndexWriter
 from shopray.stages.retrieve.index.edge import EdgeStore
+from shopray.stages.retrieve.index.feed import ChangeFeed
 from shopray.stages.retrieve.index.remote import RemoteStore
 
 
 def open_store(config: IndexConfig) -> IndexStore:
     """The embedded engine unless a Qdrant server URL is configured."""
     if config.qdrant_url:
-        return RemoteStore.connect(config.qdrant_url, config.name, config.qdrant_api_key)
+        return RemoteStore.connect(config.qdrant_url, config.name, ChangeFeed(config.root / config.name / "feed.sqlite"), config.qdrant_api_key)
     return EdgeStore(config.root, config.name)
 
 
-__all__ = ["FilterSpec", "Hit", "HybridQuery", "IndexManifest", "IndexReader", "IndexStore", "IndexWriter", "open_store"]
+__all__ = ["ChangeFeed", "FilterSpec", "Hit", "HybridQuery", "IndexManifest", "IndexReader", "IndexStore", "IndexWriter", "open_store"]

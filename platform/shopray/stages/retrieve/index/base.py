@@ -9,25 +9,46 @@ atomically, so readers see either the old complete index or the new one.
 from __future__ import annotations
 
 import abc
+import logging
+import threading
+import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from shopray.domain import Product, Vocabulary
 from shopray.follow import Follower
+from shopray.stages.retrieve.index.feed import ChangeFeed, FeedRow
 from shopray.stages.retrieve.spelling import Speller
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
+# (texts) -> L2-normalised vectors, for feed rows whose vector came from another encoder
+Embed = Callable[[list[str]], np.ndarray]
 
 DENSE = "dense"
 SPARSE = "bm25"
 KEYWORD_FIELDS = ("brand", "category", "color")
 FLOAT_FIELDS = ("price",)
+# An integer mirror of ``in_stock: false`` that filters match on: qdrant-edge-py turns MatchValue(False) into 0,
+# which matches no stored boolean.
+SOLD_OUT = "_sold_out"
 ID_NAMESPACE = uuid.UUID("6f1c1d1e-5b1a-4c55-9a57-2f1d2b0e7a11")
+
+
+def index_payload(product: Product) -> dict:
+    """What a point stores: the product's payload, and the stock mirror when it is out of stock."""
+    return product.payload() | ({SOLD_OUT: 1} if not product.in_stock else {})
+
+
+def product_payload(stored: dict | None) -> dict:
+    """A stored payload as the product's payload."""
+    return {k: v for k, v in (stored or {}).items() if k != SOLD_OUT}
 
 
 def point_id(product_id: str) -> str:
@@ -48,6 +69,7 @@ class IndexManifest(BaseModel):
     bad_rows: int = Field(default=0, description="Catalog rows skipped at import.")
     vocabulary: Vocabulary = Field(description="Brands, categories, colors and prices present.")
     terms: dict[str, int] = Field(default_factory=dict, description="Words of the products' text and in how many products each occurs: the speller's dictionary.")
+    feed_seq: int = Field(default=0, ge=0, description="The last change of the catalog's feed this version was built with; readers replay the later ones.")
 
 
 @dataclass(frozen=True)
@@ -59,9 +81,10 @@ class FilterSpec:
     color: str | None = None
     price_min: float | None = None
     price_max: float | None = None
+    in_stock: bool | None = None  # True: leave out products marked out of stock (products without the field are in stock)
 
     def is_empty(self) -> bool:
-        return all(v is None for v in (self.brand, self.category, self.color, self.price_min, self.price_max))
+        return all(v is None for v in (self.brand, self.category, self.color, self.price_min, self.price_max)) and not self.in_stock
 
     def keywords(self) -> dict[str, str]:
         return {f: getattr(self, f) for f in KEYWORD_FIELDS if getattr(self, f) is not None}
@@ -107,15 +130,143 @@ class Bm25Encoder:
         return list(v.indices), list(v.values)
 
 
+class ReadWriteLock:
+    """Many readers or one writer; a waiting writer holds off new readers, so a burst of queries cannot starve it."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = self._writers_waiting = 0
+        self._writing = False
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            while self._writing or self._readers:
+                self._cond.wait()
+            self._writers_waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+@dataclass
+class Delta:
+    """Feed rows folded into what a reader must change: the newest state of each product."""
+
+    upserts: dict[str, tuple[Product, np.ndarray | None]] = field(default_factory=dict)  # vector None: payload only
+    deletes: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, rows: list[FeedRow], encoder: str, embed: Embed | None) -> "Delta":
+        delta = cls()
+        for row in rows:
+            if row.product is None:
+                delta.upserts.pop(row.product_id, None)
+                delta.deletes.add(row.product_id)
+                continue
+            product, vector = Product.model_validate(row.product), row.vector
+            if vector is not None and row.encoder != encoder:  # embedded for a version built with another encoder
+                if embed is None:
+                    raise ValueError(f"change {row.seq} was embedded by {row.encoder}, this index by {encoder}, and no encoder was given")
+                vector = embed([product.search_text()])[0]
+            if vector is None:  # a text change's vector stays through later payload-only changes
+                vector = delta.upserts.get(row.product_id, (product, None))[1]
+            delta.upserts[row.product_id] = (product, vector)
+            delta.deletes.discard(row.product_id)
+        return delta
+
+
 class IndexReader(abc.ABC):
-    """A published, immutable index version."""
+    """A published index version, and the catalog changes replayed on top of it (``catch_up``).
+
+    The published files never change: a backend applies the feed to its own copy (edge) or to the live
+    collection (server). Queries and a change batch exclude each other, so no query sees half a batch."""
 
     def __init__(self, manifest: IndexManifest):
         self.manifest = manifest
+        self.seq = manifest.feed_seq  # the last feed change applied
+        self._rw = ReadWriteLock()
+        self._applying = threading.Lock()
+        self._checked = 0.0
 
     @property
     def version(self) -> str:
         return self.manifest.version
+
+    @property
+    def label(self) -> str:
+        """The version and, once the feed changed it, the last change applied: ``<version>+<seq>``."""
+        return f"{self.version}+{self.seq}" if self.seq else self.version
+
+    def query(self, q: HybridQuery) -> list[Hit]:
+        """Hybrid dense + BM25 retrieval fused with weighted RRF, filtered."""
+        with self._rw.read():
+            return self._query(q)
+
+    def retrieve(self, product_ids: list[str]) -> list[Hit]:
+        """Points by product id, unknown ids skipped."""
+        with self._rw.read():
+            return self._retrieve(product_ids)
+
+    def catch_up(self, feed: ChangeFeed, embed: Embed | None = None) -> int:
+        """Apply the feed's changes after ``seq`` as one batch; returns how many rows it read."""
+        with self._applying:
+            rows = feed.since(self.seq)
+            if not rows:
+                return 0
+            delta = Delta.of(rows, self.manifest.embedding_model, embed)
+            self._prepare()
+            with self._rw.write():
+                self._apply(delta)
+                self.seq = rows[-1].seq
+            return len(rows)
+
+    def follow(self, feed: ChangeFeed, every_s: float, embed: Embed | None = None) -> None:
+        """Called on each query: at most every ``every_s``, new changes are applied on a background thread."""
+        now = time.monotonic()
+        if now - self._checked < every_s or self._applying.locked():
+            return
+        self._checked = now
+
+        def run() -> None:
+            try:
+                self.catch_up(feed, embed)
+            except Exception:  # the reader keeps answering from the changes it has
+                log.exception("index %s: applying catalog changes after %d failed", self.version, self.seq)
+
+        threading.Thread(target=run, name=f"feed-{self.version}", daemon=True).start()
+
+    def _prepare(self) -> None:  # noqa: B027 - optional: work done before queries are held off (edge copies its shard)
+        pass
+
+    @abc.abstractmethod
+    def _apply(self, delta: Delta) -> None:
+        """Write the delta; queries are held off meanwhile."""
+
+    @abc.abstractmethod
+    def _query(self, q: HybridQuery) -> list[Hit]: ...
+
+    @abc.abstractmethod
+    def _retrieve(self, product_ids: list[str]) -> list[Hit]: ...
 
     @cached_property
     def bm25(self) -> Bm25Encoder:
@@ -124,14 +275,6 @@ class IndexReader(abc.ABC):
     @cached_property
     def speller(self) -> Speller:
         return Speller(self.manifest.terms)
-
-    @abc.abstractmethod
-    def query(self, q: HybridQuery) -> list[Hit]:
-        """Hybrid dense + BM25 retrieval fused with weighted RRF, filtered."""
-
-    @abc.abstractmethod
-    def retrieve(self, product_ids: list[str]) -> list[Hit]:
-        """Points by product id, unknown ids skipped."""
 
     def close(self) -> None:  # noqa: B027 - optional for backends holding no handles
         pass
@@ -164,10 +307,10 @@ class IndexWriter(abc.ABC):
 
 
 class IndexStore(abc.ABC):
-    """Versions of one named index."""
+    """Versions of one named index, and its change feed."""
 
-    def __init__(self, name: str):
-        self.name = name
+    def __init__(self, name: str, feed: ChangeFeed):
+        self.name, self.feed = name, feed
 
     def follow(self, build: Callable[[str], T], name: str, every_s: float) -> Follower[str, T]:
         """``build(version)`` of the version published now, rebuilt within ``every_s`` of a new publication;

@@ -5,13 +5,20 @@ Layout under ``root/<name>/``::
     versions/<version>/shard/          the EdgeShard (no WAL: published shards are read-only)
     versions/<version>/manifest.json   written last; marks the version complete
     CURRENT                            the published version, replaced atomically
+    feed.sqlite                        the catalog's change feed (``feed.py``)
+
+A reader replays the feed's changes on a private copy of its version's shard,
+made when the first change arrives: the published version stays immutable, and
+each replica converges on the same state from the same ordered log.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +29,10 @@ from shopray.stages.retrieve.index.base import (
     DENSE,
     FLOAT_FIELDS,
     KEYWORD_FIELDS,
+    SOLD_OUT,
     SPARSE,
+    Bm25Encoder,
+    Delta,
     FilterSpec,
     Hit,
     HybridQuery,
@@ -30,8 +40,11 @@ from shopray.stages.retrieve.index.base import (
     IndexReader,
     IndexStore,
     IndexWriter,
+    index_payload,
     point_id,
+    product_payload,
 )
+from shopray.stages.retrieve.index.feed import ChangeFeed
 from shopray.versions import atomic_write_text, new_version
 
 
@@ -41,22 +54,54 @@ def _filter(spec: FilterSpec) -> qe.Filter | None:
     must: list = [qe.FieldCondition(k, match=qe.MatchValue(v)) for k, v in spec.keywords().items()]
     if spec.price_min is not None or spec.price_max is not None:
         must.append(qe.FieldCondition("price", range=qe.RangeFloat(gte=spec.price_min, lte=spec.price_max)))
-    return qe.Filter(must=must)
+    must_not = [qe.FieldCondition(SOLD_OUT, match=qe.MatchValue(1))] if spec.in_stock else []
+    return qe.Filter(must=must or None, must_not=must_not or None)
 
 
 def _hit(point) -> Hit:
     vector = point.vector[DENSE] if isinstance(point.vector, dict) else point.vector
-    payload = point.payload or {}
+    payload = product_payload(point.payload)
     return Hit(payload["product_id"], float(getattr(point, "score", 0.0)), payload, np.asarray(vector, dtype=np.float32))
+
+
+def _point(product: Product, vector: np.ndarray, bm25: Bm25Encoder) -> qe.Point:
+    indices, values = bm25.document(product.search_text())
+    vectors = {DENSE: np.asarray(vector).tolist(), SPARSE: qe.SparseVector(indices=indices, values=values)}
+    return qe.Point(point_id(product.product_id), vectors, index_payload(product))
 
 
 class EdgeReader(IndexReader):
     def __init__(self, path: Path, manifest: IndexManifest, hnsw_ef: int):
         super().__init__(manifest)
-        self._shard = qe.EdgeShard.load(str(path / "shard"))
+        self._path = path / "shard"
+        self._shard = qe.EdgeShard.load(str(self._path))
         self._hnsw_ef = hnsw_ef
+        self._private: Path | None = None
 
-    def query(self, q: HybridQuery) -> list[Hit]:
+    def _prepare(self) -> None:
+        if self._private is not None:
+            return
+        # Copied while queries go on: nothing has changed the shard yet.
+        private = Path(tempfile.mkdtemp(prefix=f"shopray-{self.manifest.name}-{self.version}-"))
+        weakref.finalize(self, shutil.rmtree, private, True)
+        shutil.copytree(self._path, private / "shard")
+        shard = qe.EdgeShard.load(str(private / "shard"))
+        with self._rw.write():
+            old, self._shard, self._private = self._shard, shard, private
+        old.close()
+
+    def _apply(self, delta: Delta) -> None:
+        ops = []
+        if delta.deletes:
+            ops.append(qe.UpdateOperation.delete_points([point_id(p) for p in delta.deletes]))
+        moved = [_point(p, v, self.bm25) for p, v in delta.upserts.values() if v is not None]
+        if moved:
+            ops.append(qe.UpdateOperation.upsert_points(moved))
+        ops += [qe.UpdateOperation.overwrite_payload([point_id(pid)], index_payload(p)) for pid, (p, v) in delta.upserts.items() if v is None]
+        for op in ops:
+            self._shard.update(op)
+
+    def _query(self, q: HybridQuery) -> list[Hit]:
         flt = _filter(q.filters)
         params = qe.SearchParams(hnsw_ef=q.hnsw_ef)
         prefetches = [qe.Prefetch(limit=q.prefetch, query=qe.Query.Nearest(q.dense.tolist(), using=DENSE), filter=flt, params=params)]
@@ -76,7 +121,7 @@ class EdgeReader(IndexReader):
         )
         return [_hit(p) for p in self._shard.query(request)]
 
-    def retrieve(self, product_ids: list[str]) -> list[Hit]:
+    def _retrieve(self, product_ids: list[str]) -> list[Hit]:
         records = self._shard.retrieve([point_id(p) for p in product_ids], with_payload=True, with_vector=[DENSE])
         return [_hit(r) for r in records]
 
@@ -100,14 +145,10 @@ class EdgeWriter(IndexWriter):
             self._shard.update(qe.UpdateOperation.create_field_index(f, qe.PayloadSchemaType.Keyword))
         for f in FLOAT_FIELDS:
             self._shard.update(qe.UpdateOperation.create_field_index(f, qe.PayloadSchemaType.Float))
+        self._shard.update(qe.UpdateOperation.create_field_index(SOLD_OUT, qe.PayloadSchemaType.Integer))
 
     def _upsert(self, products: list[Product], dense: np.ndarray) -> None:
-        points = []
-        for product, vec in zip(products, dense):
-            indices, values = self.bm25.document(product.search_text())
-            vectors = {DENSE: vec.tolist(), SPARSE: qe.SparseVector(indices=indices, values=values)}
-            points.append(qe.Point(point_id(product.product_id), vectors, product.payload()))
-        self._shard.update(qe.UpdateOperation.upsert_points(points))
+        self._shard.update(qe.UpdateOperation.upsert_points([_point(p, v, self.bm25) for p, v in zip(products, dense)]))
 
     def publish(self, manifest: IndexManifest) -> None:
         self._shard.optimize()
@@ -125,7 +166,7 @@ class EdgeWriter(IndexWriter):
 
 class EdgeStore(IndexStore):
     def __init__(self, root: Path, name: str):
-        super().__init__(name)
+        super().__init__(name, ChangeFeed(Path(root) / name / "feed.sqlite"))
         self.base = Path(root) / name
         self.versions_dir = self.base / "versions"
         self.versions_dir.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,9 @@
 Each version is its own collection ``<name>__<version>``; the alias ``<name>``
 points at the published one and is switched in one alias transaction.
 Manifests live as payloads in ``<name>__manifests`` so any pod can read them.
+Catalog changes go into the live collection behind the alias: every replica
+replays the feed into it, which is harmless because a feed row is a whole
+product state, and a replica that missed a batch still sees it applied.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from shopray.stages.retrieve.index.base import (
     DENSE,
     FLOAT_FIELDS,
     KEYWORD_FIELDS,
+    SOLD_OUT,
     SPARSE,
+    Bm25Encoder,
+    Delta,
     FilterSpec,
     Hit,
     HybridQuery,
@@ -24,8 +30,11 @@ from shopray.stages.retrieve.index.base import (
     IndexReader,
     IndexStore,
     IndexWriter,
+    index_payload,
     point_id,
+    product_payload,
 )
+from shopray.stages.retrieve.index.feed import ChangeFeed
 from shopray.versions import new_version
 
 
@@ -35,12 +44,19 @@ def _filter(spec: FilterSpec) -> qm.Filter | None:
     must: list = [qm.FieldCondition(key=k, match=qm.MatchValue(value=v)) for k, v in spec.keywords().items()]
     if spec.price_min is not None or spec.price_max is not None:
         must.append(qm.FieldCondition(key="price", range=qm.Range(gte=spec.price_min, lte=spec.price_max)))
-    return qm.Filter(must=must)
+    must_not = [qm.FieldCondition(key=SOLD_OUT, match=qm.MatchValue(value=1))] if spec.in_stock else []
+    return qm.Filter(must=must or None, must_not=must_not or None)
+
+
+def _point(product: Product, vector: np.ndarray, bm25: Bm25Encoder) -> qm.PointStruct:
+    indices, values = bm25.document(product.search_text())
+    vectors = {DENSE: np.asarray(vector).tolist(), SPARSE: qm.SparseVector(indices=indices, values=values)}
+    return qm.PointStruct(id=point_id(product.product_id), vector=vectors, payload=index_payload(product))
 
 
 def _hit(point) -> Hit:
     vector = point.vector[DENSE] if isinstance(point.vector, dict) else point.vector
-    payload = point.payload or {}
+    payload = product_payload(point.payload)
     return Hit(payload["product_id"], float(getattr(point, "score", 0.0) or 0.0), payload, np.asarray(vector, dtype=np.float32))
 
 
@@ -49,7 +65,19 @@ class RemoteReader(IndexReader):
         super().__init__(manifest)
         self._client, self._collection = client, collection
 
-    def query(self, q: HybridQuery) -> list[Hit]:
+    def _apply(self, delta: Delta) -> None:
+        ops: list = []
+        if delta.deletes:
+            ops.append(qm.DeleteOperation(delete=qm.PointIdsList(points=[point_id(p) for p in delta.deletes])))
+        moved = [_point(p, v, self.bm25) for p, v in delta.upserts.values() if v is not None]
+        if moved:
+            ops.append(qm.UpsertOperation(upsert=qm.PointsList(points=moved)))
+        ops += [qm.OverwritePayloadOperation(overwrite_payload=qm.SetPayload(payload=index_payload(p), points=[point_id(pid)]))
+                for pid, (p, v) in delta.upserts.items() if v is None]
+        if ops:
+            self._client.batch_update_points(self._collection, ops, wait=True)
+
+    def _query(self, q: HybridQuery) -> list[Hit]:
         flt = _filter(q.filters)
         params = qm.SearchParams(hnsw_ef=q.hnsw_ef)
         prefetch = [qm.Prefetch(query=q.dense.tolist(), using=DENSE, limit=q.prefetch, filter=flt, params=params)]
@@ -70,7 +98,7 @@ class RemoteReader(IndexReader):
         )
         return [_hit(p) for p in result.points]
 
-    def retrieve(self, product_ids: list[str]) -> list[Hit]:
+    def _retrieve(self, product_ids: list[str]) -> list[Hit]:
         records = self._client.retrieve(self._collection, [point_id(p) for p in product_ids], with_payload=True, with_vectors=[DENSE])
         return [_hit(r) for r in records]
 
@@ -90,14 +118,10 @@ class RemoteWriter(IndexWriter):
             client.create_payload_index(self.collection, f, qm.PayloadSchemaType.KEYWORD)
         for f in FLOAT_FIELDS:
             client.create_payload_index(self.collection, f, qm.PayloadSchemaType.FLOAT)
+        client.create_payload_index(self.collection, SOLD_OUT, qm.PayloadSchemaType.INTEGER)
 
     def _upsert(self, products: list[Product], dense: np.ndarray) -> None:
-        points = []
-        for product, vec in zip(products, dense):
-            indices, values = self.bm25.document(product.search_text())
-            vectors = {DENSE: vec.tolist(), SPARSE: qm.SparseVector(indices=indices, values=values)}
-            points.append(qm.PointStruct(id=point_id(product.product_id), vector=vectors, payload=product.payload()))
-        self.store.client.upsert(self.collection, points, wait=True)
+        self.store.client.upsert(self.collection, [_point(p, v, self.bm25) for p, v in zip(products, dense)], wait=True)
 
     def publish(self, manifest: IndexManifest) -> None:
         client = self.store.client
@@ -117,16 +141,16 @@ class RemoteWriter(IndexWriter):
 
 
 class RemoteStore(IndexStore):
-    def __init__(self, client: QdrantClient, name: str):
-        super().__init__(name)
+    def __init__(self, client: QdrantClient, name: str, feed: ChangeFeed):
+        super().__init__(name, feed)
         self.client = client
         self.manifests = f"{name}__manifests"
         if not client.collection_exists(self.manifests):
             client.create_collection(self.manifests, vectors_config={})
 
     @classmethod
-    def connect(cls, url: str, name: str, api_key: str | None = None) -> "RemoteStore":
-        return cls(QdrantClient(url=url, api_key=api_key, timeout=10), name)
+    def connect(cls, url: str, name: str, feed: ChangeFeed, api_key: str | None = None) -> "RemoteStore":
+        return cls(QdrantClient(url=url, api_key=api_key, timeout=10), name, feed)
 
     def collection(self, version: str) -> str:
         return f"{self.name}__{version}"

@@ -1,0 +1,124 @@
+"""Live catalog changes against a running server, under a steady search load: change-to-visible and a burst.
+
+    SHOPRAY_ADMIN_KEY=k .venv/bin/shopray serve &       # the demo catalog
+    SHOPRAY_ADMIN_KEY=k .venv/bin/python benchmarks/live_catalog.py [--rate 1] [--changes 30] [--burst 10000]
+
+Three phases, each under open-loop searches at ``--rate`` per second:
+quiet (searches only); visibility (one price change at a time through
+``POST /admin/catalog``, then the product's own title searched until the new
+price shows, timed from sending the change); burst (``--burst`` price changes
+in batches of ``--batch``, sent back to back). It prints search p50/p99 of each
+phase, the burst's search p99 against the quiet one, and every non-200.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import time
+
+import httpx
+
+from shopray.bench.load import arrivals, demo_queries, statuses
+from shopray.bench.report import percentiles, print_command
+from shopray.catalog.demo import generate_demo_catalog
+from shopray.domain import Product
+
+
+async def _visible(client: httpx.AsyncClient, product: Product, price: float, timeout_s: float) -> bool:
+    """Search the product's title until it shows at ``price``."""
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        resp = await client.post("/search", json={"query": product.title, "k": 50, "out_of_stock": "show"})
+        if resp.status_code == 200 and any(r["product_id"] == product.product_id and r.get("price") == price for r in resp.json()["results"]):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def _change(client: httpx.AsyncClient, key: str, changes: list[dict]) -> int:
+    resp = await client.post("/admin/catalog", json={"changes": changes}, headers={"X-Admin-Key": key})
+    return resp.status_code
+
+
+async def visibility(client: httpx.AsyncClient, key: str, products: list[Product], n: int, rng: random.Random) -> tuple[list[float], list[int]]:
+    """Seconds from sending each change until search shows it; the admin route's statuses."""
+    seconds, codes = [], []
+    for _ in range(n):
+        product, price = rng.choice(products), round(rng.uniform(1, 900), 2)
+        start = time.perf_counter()
+        codes.append(await _change(client, key, [{"product_id": product.product_id, "price": price}]))
+        if codes[-1] == 200 and await _visible(client, product, price, 30):
+            seconds.append(time.perf_counter() - start)
+    return seconds, codes
+
+
+async def burst(client: httpx.AsyncClient, key: str, products: list[Product], n: int, batch: int, rng: random.Random) -> dict:
+    chosen = rng.sample(products, min(n, len(products)))
+    prices = [round(rng.uniform(1, 900), 2) for _ in chosen]
+    await asyncio.sleep(2)  # a little quiet load first
+    start = time.perf_counter()
+    codes = [await _change(client, key, [{"product_id": p.product_id, "price": price} for p, price in zip(chosen[i:i + batch], prices[i:i + batch])])
+             for i in range(0, len(chosen), batch)]
+    acked = time.perf_counter() - start
+    seen = await _visible(client, chosen[-1], prices[-1], 60)
+    return {"changes": len(chosen), "batches": codes, "acked_s": acked, "last_visible_s": time.perf_counter() - start if seen else None}
+
+
+async def run(ns: argparse.Namespace, key: str) -> int:
+    rng = random.Random(ns.seed)
+    products = generate_demo_catalog()
+    queries = demo_queries(2000, seed=ns.seed)
+    async with httpx.AsyncClient(base_url=ns.url.rstrip("/"), timeout=60) as client:
+        quiet = await arrivals(ns.url, ns.rate, ns.quiet_s, queries)
+        load = asyncio.create_task(arrivals(ns.url, ns.rate, ns.visibility_s, queries[500:]))
+        seconds, codes = await visibility(client, key, products, ns.changes, rng)
+        during_changes = await load
+        load = asyncio.create_task(arrivals(ns.url, ns.rate, ns.burst_s, queries[1000:]))
+        bursted = await burst(client, key, products, ns.burst, ns.batch, rng)
+        during_burst = await load
+
+    def row(name: str, answers) -> float:
+        lat = percentiles([a.latency_ms for a in answers if a.status == 200], (50, 99))
+        print(f"| searches, {name} | {len(answers)} | {statuses(answers)} | {lat['p50_ms']:.0f} | {lat['p99_ms']:.0f} |")
+        return lat["p99_ms"]
+
+    print(f"\nsearch load: {ns.rate}/s open loop\n\n| phase | searches | statuses | p50 ms | p99 ms |\n|---|---:|---|---:|---:|")
+    quiet_p99 = row("quiet", quiet)
+    row("one change at a time", during_changes)
+    burst_p99 = row(f"{ns.burst} price changes in batches of {ns.batch}", during_burst)
+    vis = percentiles([s * 1000 for s in seconds], (50, 99))
+    print(f"\nchange-to-visible ({len(seconds)} of {ns.changes} seen; admin statuses {sorted(set(codes))}): "
+          f"p50 {vis['p50_ms']:.0f} ms, p99 {vis['p99_ms']:.0f} ms, max {max(seconds) * 1000 if seconds else float('nan'):.0f} ms")
+    print(f"burst: {bursted['changes']} changes acknowledged in {bursted['acked_s']:.2f} s (batch statuses {sorted(set(bursted['batches']))}), "
+          f"the last one visible {bursted['last_visible_s'] and round(bursted['last_visible_s'], 2)} s after the first was sent; "
+          f"search p99 during the burst phase / quiet: {burst_p99 / quiet_p99:.2f}x")
+    failed = [a for a in quiet + during_changes + during_burst if a.status >= 500 or a.status == 0]
+    return 1 if failed or len(seconds) < ns.changes or any(c != 200 for c in codes + bursted["batches"]) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--rate", type=float, default=1.0, help="searches per second in every phase")
+    parser.add_argument("--quiet-s", type=float, default=30)
+    parser.add_argument("--visibility-s", type=float, default=30, help="how long the load runs beside the one-at-a-time changes")
+    parser.add_argument("--changes", type=int, default=30)
+    parser.add_argument("--burst", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--burst-s", type=float, default=40)
+    parser.add_argument("--seed", type=int, default=0)
+    ns = parser.parse_args(argv)
+    key = os.environ.get("SHOPRAY_ADMIN_KEY")
+    if not key:
+        print("set SHOPRAY_ADMIN_KEY (the server's too): the admin route is closed without it", file=sys.stderr)
+        return 2
+    print_command(argv)
+    return asyncio.run(run(ns, key))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

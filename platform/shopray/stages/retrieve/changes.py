@@ -1,0 +1,144 @@
+"""Live catalog changes: validated lines in, one atomic batch of the index's feed out.
+
+A change is a JSON object: ``{"product_id": "p1", "price": 9.5, "in_stock": false}``
+sets those fields (a new product needs at least a title), ``{"product_id": "p1",
+"delete": true}`` withdraws it. A batch is all or nothing: one bad line rejects
+it, naming the line, before anything is written. The feed stores each product's
+whole state after the change, and a new vector only when its text changed, so
+a price or stock change costs no embedding (``index/feed.py``). Retrievers
+apply new batches within ``retriever.feed_check_s``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from pydantic import BaseModel, ValidationError
+
+from shopray.config import AppConfig
+from shopray.domain import Product
+from shopray.embedding import Embedder, index_encoder, shared_embedder
+from shopray.stages.retrieve.index import IndexReader, IndexStore, open_store
+
+MAX_BATCH = 100_000
+EDITABLE = frozenset(Product.model_fields) - {"product_id"}
+
+
+class ChangeRejected(ValueError):
+    """A bad change; ``line`` is 1-based within the batch."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(f"line {line}: {message}")
+        self.line, self.message = line, message
+
+
+class Change(BaseModel):
+    product_id: str
+    delete: bool = False
+    fields: dict[str, object] = {}
+
+
+@dataclass(frozen=True)
+class Applied:
+    first_seq: int  # 0 when the batch changed nothing
+    last_seq: int
+    upserted: int
+    deleted: int
+
+
+def _errors(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'change'}: {e['msg']}" for e in exc.errors())
+
+
+def parse_change(obj: object, line: int) -> Change:
+    """Check one change on its own: its fields exist and hold values a product may have."""
+    if not isinstance(obj, dict):
+        raise ChangeRejected(line, "a change is a JSON object with a product_id")
+    data = dict(obj)
+    delete = data.pop("delete", False)
+    if not isinstance(delete, bool):
+        raise ChangeRejected(line, "delete must be true or false")
+    if "product_id" not in data:
+        raise ChangeRejected(line, "product_id is missing")
+    unknown = sorted(set(data) - EDITABLE - {"product_id"})
+    if unknown:
+        raise ChangeRejected(line, f"unknown field(s) {', '.join(unknown)}; a product has {', '.join(sorted(EDITABLE))}")
+    if delete and len(data) > 1:
+        raise ChangeRejected(line, "a delete names only the product_id")
+    if not delete and len(data) == 1:
+        raise ChangeRejected(line, "the change sets no field")
+    try:
+        # The product's own rules check each given field; the placeholder title stands in for a partial change's.
+        checked = Product.model_validate({"title": "-", **data})
+    except ValidationError as exc:
+        raise ChangeRejected(line, _errors(exc)) from None
+    given = set(data) - {"product_id"}
+    return Change(product_id=checked.product_id, delete=delete, fields=checked.model_dump(include=given))
+
+
+def parse_lines(lines: Iterable[str]) -> list[Change]:
+    """JSON Lines (blank lines skipped) into changes; the first bad line rejects the batch."""
+    changes: list[Change] = []
+    for n, text in enumerate(lines, 1):
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ChangeRejected(n, f"not JSON: {exc.msg}") from None
+        changes.append(parse_change(obj, n))
+        if len(changes) > MAX_BATCH:
+            raise ChangeRejected(n, f"a batch holds at most {MAX_BATCH} changes")
+    return changes
+
+
+class CatalogWriter:
+    """Appends batches to an index's feed; the encoder loads only for the first change of a product's text."""
+
+    def __init__(self, store: IndexStore, embedding_for: Callable[[str], Embedder]):
+        """``embedding_for``: the encoder of an index that records the given ``embedding_model``."""
+        self.store, self._embedding_for = store, embedding_for
+
+    @classmethod
+    def from_config(cls, config: AppConfig) -> "CatalogWriter":
+        return cls(open_store(config.index), lambda recorded: shared_embedder(index_encoder(config.embedding, recorded)))
+
+    def apply(self, changes: list[Change]) -> Applied:
+        """Validate the batch against the catalog as it stands and append it in one transaction."""
+        reader = self.store.open()
+        try:
+            return self._append(changes, reader)
+        finally:
+            reader.close()
+
+    def _append(self, changes: list[Change], reader: IndexReader) -> Applied:
+        ids = list(dict.fromkeys(c.product_id for c in changes))
+        with self.store.feed.writing() as feed:
+            latest = feed.latest(ids)
+            indexed = {h.product_id: h.payload for h in reader.retrieve([p for p in ids if p not in latest])}
+            state: dict[str, dict | None] = {p: latest[p].product if p in latest else indexed.get(p) for p in ids}
+            rows: list[tuple[str, Product | None, bool]] = []  # (id, product or None, text changed)
+            for line, change in enumerate(changes, 1):
+                current = state[change.product_id]
+                if change.delete:
+                    if current is not None:
+                        rows.append((change.product_id, None, False))
+                    state[change.product_id] = None
+                    continue
+                try:
+                    product = Product.model_validate({**(current or {}), **change.fields, "product_id": change.product_id})
+                except ValidationError as exc:
+                    why = "unknown product: a new one needs a title" if current is None and "title" not in change.fields else _errors(exc)
+                    raise ChangeRejected(line, why) from None
+                text_changed = current is None or Product.model_validate(current).search_text() != product.search_text()
+                rows.append((change.product_id, product, text_changed))
+                state[change.product_id] = product.payload()
+            encoder = reader.manifest.embedding_model
+            texts = [p.search_text() for _, p, changed in rows if changed and p is not None]
+            vectors = iter(self._embedding_for(encoder).encode(texts) if texts else [])
+            seqs = [feed.append(pid, p.payload() if p is not None else None, next(vectors) if changed else None, encoder if changed else None)
+                    for pid, p, changed in rows]
+        deleted = sum(p is None for _, p, _ in rows)
+        return Applied(seqs[0] if seqs else 0, seqs[-1] if seqs else 0, len(rows) - deleted, deleted)

@@ -1,0 +1,119 @@
+"""The catalog's change feed: an ordered, durable log of product states, one sequence number per change.
+
+Each row holds a product's whole state after the change (``None``: deleted),
+and its dense vector when its text changed, so replaying a row twice is
+harmless and replicas never re-embed. One SQLite file in WAL mode beside the
+index versions: a batch is one transaction (a reader sees all of it or none),
+and a row is acknowledged only once it is committed to disk.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    product_id TEXT NOT NULL,
+    product TEXT,
+    vector BLOB,
+    encoder TEXT,
+    ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS changes_product ON changes (product_id, seq);
+"""
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    seq: int
+    product_id: str
+    product: dict | None  # the whole product after the change; None: deleted
+    vector: np.ndarray | None  # its new dense vector when its text changed, else None (keep the indexed one)
+    encoder: str | None  # the encoder that made ``vector`` (an index's ``embedding_model``)
+    ts: float  # when the change was committed (epoch seconds)
+
+
+def _row(r: tuple) -> FeedRow:
+    seq, pid, product, vector, encoder, ts = r
+    return FeedRow(seq, pid, json.loads(product) if product is not None else None,
+                   np.frombuffer(vector, dtype=np.float32) if vector is not None else None, encoder, ts)
+
+
+class ChangeFeed:
+    def __init__(self, path: Path):
+        self.path = Path(path)  # created by the first batch: a catalog that never changed has no feed
+
+    def _connect(self) -> sqlite3.Connection:
+        # A connection per call: readers and the writer may be on different threads.
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")  # an acknowledged change survives a power cut, not only a crash
+        return db
+
+    @contextmanager
+    def writing(self) -> Iterator["FeedWriter"]:
+        """One batch: what is read and appended inside commits at once, and no other writer interleaves."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = self._connect()
+        db.executescript(SCHEMA)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            yield FeedWriter(db)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
+
+    def _read(self, sql: str, args: tuple) -> list[tuple]:
+        if not self.path.exists():
+            return []
+        with closing(self._connect()) as db:
+            try:
+                return db.execute(sql, args).fetchall()
+            except sqlite3.OperationalError as exc:  # the first batch's connection made the file, not the table yet
+                if "no such table" in str(exc):
+                    return []
+                raise
+
+    def last_seq(self) -> int:
+        rows = self._read("SELECT MAX(seq) FROM changes", ())
+        return rows[0][0] or 0 if rows else 0
+
+    def since(self, seq: int, until: int | None = None) -> list[FeedRow]:
+        """Committed rows after ``seq`` (up to ``until``), oldest first."""
+        rows = self._read("SELECT seq, product_id, product, vector, encoder, ts FROM changes WHERE seq > ? AND seq <= ? ORDER BY seq",
+                          (seq, until if until is not None else 2**62))
+        return [_row(r) for r in rows]
+
+
+class FeedWriter:
+    def __init__(self, db: sqlite3.Connection):
+        self._db = db
+
+    def latest(self, product_ids: list[str]) -> dict[str, FeedRow]:
+        """The newest row of each product that has one."""
+        out: dict[str, FeedRow] = {}
+        for pid in set(product_ids):
+            r = self._db.execute("SELECT seq, product_id, product, vector, encoder, ts FROM changes WHERE product_id = ? ORDER BY seq DESC LIMIT 1", (pid,)).fetchone()
+            if r is not None:
+                out[pid] = _row(r)
+        return out
+
+    def append(self, product_id: str, product: dict | None, vector: np.ndarray | None, encoder: str | None) -> int:
+        cur = self._db.execute(
+            "INSERT INTO changes (product_id, product, vector, encoder, ts) VALUES (?, ?, ?, ?, ?)",
+            (product_id, json.dumps(product) if product is not None else None,
+             np.asarray(vector, dtype=np.float32).tobytes() if vector is not None else None, encoder, time.time()),
+        )
+        return int(cur.lastrowid)

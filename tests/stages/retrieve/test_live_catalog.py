@@ -1,0 +1,239 @@
+"""Live catalog changes on both backends: prices, stock, deletes, new text, all-or-nothing batches, a crash mid-batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from shopray.config import RetrieverConfig
+from shopray.domain import Intent, Vocabulary
+from shopray.stages.retrieve.changes import CatalogWriter, ChangeRejected, parse_lines
+from shopray.stages.retrieve.index import ChangeFeed, IndexManifest
+from shopray.stages.retrieve.index.edge import EdgeStore
+from shopray.stages.retrieve.ingest import build_index
+from shopray.stages.retrieve.stage import Retriever, follow_index
+
+pytestmark = pytest.mark.ray
+N = 40
+
+
+@pytest.fixture(scope="module")
+def vectors(embedder, small_catalog):
+    return embedder.encode([p.search_text() for p in small_catalog[:N]])
+
+
+def _publish(store, products, vectors) -> None:
+    """What ``build_index`` publishes, embedded in this process (Ray Data's start-up would dominate every test)."""
+    writer = store.writer(dim=vectors.shape[1])
+    writer.add(products, vectors)
+    writer.publish(IndexManifest(name=store.name, version=writer.version, created_at="-", count=len(products), dim=vectors.shape[1],
+                                 embedding_model="test-encoder", catalog_sha256="-", vocabulary=Vocabulary.from_products(products)))
+
+
+@pytest.fixture(params=["edge", "server"])
+def store(request, tmp_path, small_catalog, vectors):
+    if request.param == "edge":
+        store = EdgeStore(tmp_path, "live")
+    else:
+        from qdrant_client import QdrantClient
+
+        from shopray.stages.retrieve.index.remote import RemoteStore
+
+        store = RemoteStore(QdrantClient(location=":memory:"), "live", ChangeFeed(tmp_path / "feed.sqlite"))
+    _publish(store, small_catalog[:N], vectors)
+    return store
+
+
+def _writer(store, embedder) -> CatalogWriter:
+    return CatalogWriter(store, lambda recorded: embedder)
+
+
+def _apply(store, embedder, *changes: dict):
+    return _writer(store, embedder).apply(parse_lines(json.dumps(c) for c in changes))
+
+
+def _retriever(store, embedder, **config) -> Retriever:
+    cfg = RetrieverConfig(candidates=N, prefetch=N, min_filtered=0, feed_check_s=0.05, **config)
+    return Retriever(follow_index(store, hnsw_ef=64), embedder, cfg, feed=store.feed)
+
+
+def _search(retriever: Retriever, text: str, **kw):
+    return retriever.retrieve(text, Intent(keywords=text, source="none"), k=N, **kw)
+
+
+def _eventually(retriever: Retriever, text: str, done, timeout_s: float = 5.0, **kw):
+    """Search until ``done(candidates)``: the change is applied by the reader in the background."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = _search(retriever, text, **kw)
+        if done(found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.02)
+
+
+def test_a_price_change_shows_in_results(store, embedder, small_catalog):
+    target = small_catalog[0]
+    retriever = _retriever(store, embedder)
+    applied = _apply(store, embedder, {"product_id": target.product_id, "price": 1.25})
+    assert (applied.upserted, applied.deleted) == (1, 0) and applied.first_seq == applied.last_seq >= 1
+
+    def priced(found):
+        return found.payloads[found.ids.index(target.product_id)]["price"] == 1.25
+
+    found = _eventually(retriever, target.title, priced)
+    assert priced(found)
+    assert found.notes["index_version"] == f"{store.current_version()}+{applied.last_seq}"
+    assert found.payloads[found.ids.index(target.product_id)]["title"] == target.title  # a partial change keeps the rest
+
+
+def test_a_sold_out_product_is_hidden_sunk_or_shown(store, embedder, small_catalog):
+    target = small_catalog[1]
+    retriever = _retriever(store, embedder)
+    _apply(store, embedder, {"product_id": target.product_id, "in_stock": False, "quantity": 0})
+    found = _eventually(retriever, target.title, lambda f: target.product_id not in f.ids)
+    assert target.product_id not in found.ids  # hidden by default
+    sunk = _search(retriever, target.title, out_of_stock="sink")
+    assert sunk.ids[-1] == target.product_id and sunk.groups()[-1] > sunk.groups()[0]
+    shown = _search(retriever, target.title, out_of_stock="show")
+    assert shown.ids[0] == target.product_id and shown.payloads[0]["quantity"] == 0
+
+
+def test_a_deleted_product_never_returns_even_after_a_rebuild(store, embedder, small_catalog, app_config):
+    target = small_catalog[2]
+    retriever = _retriever(store, embedder)
+    applied = _apply(store, embedder, {"product_id": target.product_id, "delete": True})
+    assert applied.deleted == 1
+    found = _eventually(retriever, target.title, lambda f: target.product_id not in f.ids)
+    assert target.product_id not in found.ids and not retriever.index.current.retrieve([target.product_id])
+    # The next full rebuild starts from the catalog plus the feed.
+    manifest = build_index(small_catalog[:N], store, app_config.embedding)
+    assert manifest.count == N - 1 and manifest.feed_seq == applied.last_seq
+    fresh = _retriever(store, embedder)
+    assert target.product_id not in _search(fresh, target.title).ids
+    assert fresh.index.current.label == f"{manifest.version}+{applied.last_seq}"  # built with the change: nothing to replay
+    assert fresh.index.current.catch_up(store.feed) == 0
+
+
+def test_new_and_retitled_products_are_embedded_once_and_found(store, embedder, small_catalog):
+    retriever = _retriever(store, embedder)
+    renamed = small_catalog[3]
+    _apply(store, embedder,
+           {"product_id": "NEW-1", "title": "Zorblax titanium garden gnome", "price": 19.0},
+           {"product_id": renamed.product_id, "title": "Quixotic walnut chess board"})
+    rows = store.feed.since(0)
+    assert [r.vector is not None for r in rows] == [True, True]
+    found = _eventually(retriever, "zorblax garden gnome", lambda f: f.ids[:1] == ["NEW-1"])
+    assert found.ids[0] == "NEW-1"
+    assert _search(retriever, "walnut chess board").ids[0] == renamed.product_id
+    _apply(store, embedder, {"product_id": "NEW-1", "price": 17.5})
+    assert store.feed.since(rows[-1].seq)[0].vector is None  # a price change costs no embedding
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ({"product_id": "p", "colour": "red"}, "unknown field"),
+        ({"price": 3.0}, "product_id is missing"),
+        ({"product_id": "p", "price": -1}, "absurd price"),
+        ({"product_id": "never-seen", "price": 3.0}, "a new one needs a title"),
+        ({"product_id": "p", "delete": True, "price": 3.0}, "only the product_id"),
+        ({"product_id": "p"}, "sets no field"),
+    ],
+)
+def test_bad_changes_are_rejected_naming_the_line_and_nothing_applies(store, embedder, small_catalog, line, why):
+    good = {"product_id": small_catalog[0].product_id, "price": 2.0}
+    before = store.feed.last_seq()
+    with pytest.raises(ChangeRejected, match=why) as exc:
+        _apply(store, embedder, good, good, line)
+    assert exc.value.line == 3
+    assert store.feed.last_seq() == before
+
+
+def test_the_cli_applies_a_file_and_rejects_a_bad_line(tmp_path, small_catalog, vectors, capsys, app_config):
+    from shopray.cli import main
+
+    store = EdgeStore(tmp_path / "index", "cli")
+    _publish(store, small_catalog[:N], vectors)
+    config = tmp_path / "serve.yaml"
+    args = {"catalog": "demo", "index": {"name": "cli", "root": str(store.base.parent)}, "embedding": app_config.embedding.model_dump(mode="json")}
+    config.write_text(json.dumps({"applications": [{"name": "shopray", "import_path": "shopray.serving.app:build_app", "args": args}]}))
+    changes = tmp_path / "changes.jsonl"
+    changes.write_text(json.dumps({"product_id": small_catalog[0].product_id, "price": 4.5}) + "\n\n" + json.dumps({"product_id": "x", "price": "cheap"}) + "\n")
+    assert main(["catalog", "apply", str(changes), "--config", str(config)]) == 2
+    assert "line 3" in capsys.readouterr().err and store.feed.last_seq() == 0
+    changes.write_text(json.dumps({"product_id": small_catalog[0].product_id, "price": 4.5}) + "\n")
+    assert main(["catalog", "apply", str(changes), "--config", str(config)]) == 0
+    assert json.loads(capsys.readouterr().out)["last_seq"] == store.feed.last_seq() == 1
+
+
+def test_a_kill_mid_batch_loses_no_acknowledged_change_and_applies_no_half_batch(embedder, small_catalog, vectors, tmp_path):
+    store = EdgeStore(tmp_path, "crash")
+    _publish(store, small_catalog[:N], vectors)
+    ids = [p.product_id for p in small_catalog[:N]]
+    script = textwrap.dedent(
+        f"""
+        import json, sys, time
+        from shopray.stages.retrieve.changes import CatalogWriter, parse_lines
+        from shopray.stages.retrieve.index import feed
+        from shopray.stages.retrieve.index.edge import EdgeStore
+
+        writer = CatalogWriter(EdgeStore({str(tmp_path)!r}, "crash"), None)
+        ids = {ids!r}
+        applied = writer.apply(parse_lines(json.dumps({{"product_id": p, "price": 7.0}}) for p in ids[:10]))
+        print("acked", applied.last_seq, flush=True)
+        append, n = feed.FeedWriter.append, [0]
+        def slow_append(self, *args):
+            n[0] += 1
+            if n[0] == 5:
+                print("half", flush=True)
+                time.sleep(60)
+            return append(self, *args)
+        feed.FeedWriter.append = slow_append
+        writer.apply(parse_lines(json.dumps({{"product_id": p, "price": 9.0}}) for p in ids))
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    acked = proc.stdout.readline().split()
+    assert acked[0] == "acked", acked
+    assert proc.stdout.readline().strip() == "half"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    rows = store.feed.since(0)
+    assert [r.seq for r in rows] == list(range(1, 11)) and rows[-1].seq == int(acked[1])
+    retriever = _retriever(store, embedder)
+    assert retriever.index.current.catch_up(store.feed) == 10
+    prices = {h.product_id: h.payload["price"] for h in retriever.index.current.retrieve(ids)}
+    assert all(prices[p] == 7.0 for p in ids[:10]) and all(prices[p] != 9.0 for p in ids[10:])
+
+
+def test_queries_never_see_half_a_batch(store, embedder, small_catalog):
+    import threading
+
+    retriever = _retriever(store, embedder)
+    reader = retriever.index.current
+    ids = [p.product_id for p in small_catalog[:N]]
+    seen: list[set] = []
+    stop = threading.Event()
+
+    def query() -> None:
+        while not stop.is_set():
+            hits = reader.retrieve(ids)
+            seen.append({h.payload["price"] == 5.5 for h in hits})
+
+    thread = threading.Thread(target=query)
+    thread.start()
+    try:
+        for price in (5.5, 6.5, 5.5, 6.5):
+            _apply(store, embedder, *({"product_id": p, "price": price} for p in ids))
+            reader.catch_up(store.feed)
+    finally:
+        stop.set()
+        thread.join()
+    assert len(seen) > 4 and all(len(s) == 1 for s in seen)  # every product at the new price, or none
