@@ -101,7 +101,7 @@ class ParserConfig(_Strict):
         "An instruct model that knows products ('pegasus' -> Running) may do better with it on.",
     )
     few_shot_examples: int = Field(default=6, ge=1, le=32, description="How many examples a few-shot prompt carries.")
-    refresh_s: float = Field(default=5.0, gt=0, description="How often the parser checks for a new index version, and for a model while it has none.")
+    refresh_s: float = Field(default=5.0, gt=0, description="How often the parser checks for a new index version or a live change to its vocabulary, and for a model while it has none.")
     engine: ParserEngineConfig = Field(default_factory=ParserEngineConfig, description="vLLM engine arguments.")
 
 

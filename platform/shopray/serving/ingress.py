@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fastapi import FastAPI, Header, Request
@@ -25,6 +26,7 @@ from shopray.registry.promotion import PromoteRequest, PromotionRefused, promote
 from shopray.serving.admission import Admission, admin_denied
 from shopray.serving.metrics import ingress_metrics
 from shopray.stages.retrieve.changes import CatalogWriter, ChangeRejected, parse_change
+from shopray.stages.retrieve.index.base import background_priority
 
 # Serve formats records of the "ray.serve" logger (JSON with request_id when the config asks for it).
 log = logging.getLogger("ray.serve")
@@ -97,6 +99,8 @@ class SearchIngress:
         app.state.admission = Admission(self.config.limits)
         self.metrics = ingress_metrics()
         self._catalog: CatalogWriter | None = None  # made on the first change: most apps never take one
+        # One low-priority thread writes catalog batches, in order, without slowing the searches beside them.
+        self._catalog_thread = ThreadPoolExecutor(1, thread_name_prefix="catalog", initializer=background_priority)
 
     async def _call(self, spec: StageSpec, ctx: SearchContext) -> SearchContext:
         local = self.local.get(spec.key)
@@ -174,9 +178,10 @@ class SearchIngress:
             return denied
         try:
             changes = [parse_change(change, line) for line, change in enumerate(body.changes, 1)]
+            loop = asyncio.get_running_loop()
             if self._catalog is None:
-                self._catalog = await asyncio.to_thread(CatalogWriter.from_config, self.config)
-            applied = await asyncio.to_thread(self._catalog.apply, changes)
+                self._catalog = await loop.run_in_executor(self._catalog_thread, CatalogWriter.from_config, self.config)
+            applied = await loop.run_in_executor(self._catalog_thread, self._catalog.apply, changes)
         except ChangeRejected as exc:
             return JSONResponse(status_code=422, content={"detail": str(exc), "line": exc.line})
         log.info("catalog batch applied: changes %d..%d, %d upserted, %d deleted", applied.first_seq, applied.last_seq, applied.upserted, applied.deleted)

@@ -213,9 +213,13 @@ def test_a_kill_mid_batch_loses_no_acknowledged_change_and_applies_no_half_batch
     assert all(prices[p] == 7.0 for p in ids[:10]) and all(prices[p] != 9.0 for p in ids[10:])
 
 
-def test_queries_never_see_half_a_batch(store, embedder, small_catalog):
+@pytest.mark.parametrize("swap_rows", [1000, 5], ids=["in-place", "copy-and-swap"])
+def test_queries_never_see_half_a_batch(store, embedder, small_catalog, swap_rows, monkeypatch):
     import threading
 
+    from shopray.stages.retrieve.index import edge
+
+    monkeypatch.setattr(edge, "SWAP_ROWS", swap_rows)  # the embedded engine applies a delta this large on a copy
     retriever = _retriever(store, embedder)
     reader = retriever.index.current
     ids = [p.product_id for p in small_catalog[:N]]
@@ -237,3 +241,26 @@ def test_queries_never_see_half_a_batch(store, embedder, small_catalog):
         stop.set()
         thread.join()
     assert len(seen) > 4 and all(len(s) == 1 for s in seen)  # every product at the new price, or none
+
+
+def test_a_withdrawn_brand_leaves_the_parsers_terms_and_cache_key(store, embedder, small_catalog):
+    from collections import Counter
+
+    from shopray.stages.parse.stage import index_terms
+
+    terms = index_terms(store, every_s=0.05)
+    before = terms.current
+    brand = min((b for b in Counter(p.brand for p in small_catalog[:N] if p.brand).items()), key=lambda kv: kv[1])[0]
+    assert brand in before.vocabulary.brands and before.rules.parse(f"{brand} gift").brand == brand
+    _apply(store, embedder, {"product_id": small_catalog[0].product_id, "price": 3.0})  # a price change keeps the terms
+    assert store.feed.vocabulary_seq(after=0) == 0
+    applied = _apply(store, embedder, *({"product_id": p.product_id, "delete": True} for p in small_catalog[:N] if p.brand == brand))
+    assert store.feed.vocabulary_seq(after=0) == applied.last_seq
+    deadline = time.monotonic() + 5
+    while terms.current.version == before.version and time.monotonic() < deadline:
+        time.sleep(0.02)
+    after = terms.current
+    # The intent cache is keyed by the terms' version: nothing parsed before the change is served after it.
+    assert after.version == f"{before.version}+{applied.last_seq}"
+    assert brand not in after.vocabulary.brands and after.rules.parse(f"{brand} gift").brand is None
+    assert set(after.vocabulary.brands) == {p.brand for p in small_catalog[:N] if p.brand and p.brand != brand}

@@ -63,14 +63,27 @@ def without_fields(intent: Intent, ignored: list[str]) -> Intent:
     return intent.model_copy(update=update)
 
 
-def index_terms(store: IndexStore, every_s: float) -> Follower[str, CatalogTerms]:
-    """The catalog terms of the index version published now, following rebuilds."""
+def index_terms(store: IndexStore, every_s: float) -> Follower[tuple[str, int], CatalogTerms]:
+    """The catalog terms of the index version published now, following rebuilds and the live changes that alter
+    its vocabulary (a withdrawn brand, a new color); their version, which keys the intent cache, names both."""
+    feed_seqs: dict[str, int] = {}  # version -> the feed change it was built with: manifests are read once
 
-    def build(version: str) -> CatalogTerms:
+    def key() -> tuple[str, int] | None:
+        version = store.current_version()
+        if version is None:
+            return None
+        if version not in feed_seqs:
+            feed_seqs[version] = store.manifest(version).feed_seq
+        return version, store.feed.vocabulary_seq(after=feed_seqs[version])
+
+    def build(key: tuple[str, int]) -> CatalogTerms:
+        version, seq = key
         manifest = store.manifest(version)
-        return CatalogTerms.build(version, manifest.vocabulary, manifest.catalog_sha256)
+        if not seq:
+            return CatalogTerms.build(version, manifest.vocabulary, manifest.catalog_sha256)
+        return CatalogTerms.build(f"{version}+{seq}", store.feed.vocabulary(seq), manifest.catalog_sha256)
 
-    return store.follow(build, "parser-terms", every_s)
+    return store.follow(build, "parser-terms", every_s, key)
 
 
 def model_resolver(config: ParserConfig, terms: Follower[str, CatalogTerms], auto: AutoModel):

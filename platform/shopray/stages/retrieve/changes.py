@@ -6,7 +6,9 @@ sets those fields (a new product needs at least a title), ``{"product_id": "p1",
 it, naming the line, before anything is written. The feed stores each product's
 whole state after the change, and a new vector only when its text changed, so
 a price or stock change costs no embedding (``index/feed.py``). Retrievers
-apply new batches within ``retriever.feed_check_s``.
+apply new batches within ``retriever.feed_check_s``; a batch that adds or
+withdraws a brand, category, color or attribute value also records the new
+vocabulary, which the parser's terms follow (``stages/parse/stage.py``).
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from typing import Callable, Iterable
 from pydantic import BaseModel, ValidationError
 
 from shopray.config import AppConfig
-from shopray.domain import Product
+from shopray.domain import Product, Vocabulary
 from shopray.embedding import Embedder, index_encoder, shared_embedder
 from shopray.stages.retrieve.index import IndexReader, IndexStore, open_store
+from shopray.stages.retrieve.index.feed import FeedRow
 
 MAX_BATCH = 100_000
 EDITABLE = frozenset(Product.model_fields) - {"product_id"}
+# A change to one of these may change the vocabulary the parser names values from.
+VOCABULARY_FIELDS = ("brand", "category", "color", "attributes")
 
 
 class ChangeRejected(ValueError):
@@ -46,6 +51,17 @@ class Applied:
     last_seq: int
     upserted: int
     deleted: int
+
+
+def with_changes(products: list[Product], rows: list[FeedRow]) -> list[Product]:
+    """The catalog as the feed's rows leave it: changed products replaced, deleted ones gone, new ones at the end."""
+    by_id = {p.product_id: p for p in products}
+    for row in rows:
+        if row.product is None:
+            by_id.pop(row.product_id, None)
+        else:
+            by_id[row.product_id] = Product.model_validate(row.product)
+    return list(by_id.values())
 
 
 def _errors(exc: ValidationError) -> str:
@@ -100,6 +116,7 @@ class CatalogWriter:
     def __init__(self, store: IndexStore, embedding_for: Callable[[str], Embedder]):
         """``embedding_for``: the encoder of an index that records the given ``embedding_model``."""
         self.store, self._embedding_for = store, embedding_for
+        self._reader: IndexReader | None = None  # of the published version, kept open: opening one costs more than a batch
 
     @classmethod
     def from_config(cls, config: AppConfig) -> "CatalogWriter":
@@ -107,11 +124,12 @@ class CatalogWriter:
 
     def apply(self, changes: list[Change]) -> Applied:
         """Validate the batch against the catalog as it stands and append it in one transaction."""
-        reader = self.store.open()
-        try:
-            return self._append(changes, reader)
-        finally:
-            reader.close()
+        version = self.store.current_version()
+        if self._reader is None or self._reader.version != version:
+            old, self._reader = self._reader, self.store.open(version)
+            if old is not None:
+                old.close()
+        return self._append(changes, self._reader)
 
     def _append(self, changes: list[Change], reader: IndexReader) -> Applied:
         ids = list(dict.fromkeys(c.product_id for c in changes))
@@ -120,11 +138,13 @@ class CatalogWriter:
             indexed = {h.product_id: h.payload for h in reader.retrieve([p for p in ids if p not in latest])}
             state: dict[str, dict | None] = {p: latest[p].product if p in latest else indexed.get(p) for p in ids}
             rows: list[tuple[str, Product | None, bool]] = []  # (id, product or None, text changed)
+            vocabulary_changed = False
             for line, change in enumerate(changes, 1):
                 current = state[change.product_id]
                 if change.delete:
                     if current is not None:
                         rows.append((change.product_id, None, False))
+                        vocabulary_changed = True
                     state[change.product_id] = None
                     continue
                 try:
@@ -134,11 +154,16 @@ class CatalogWriter:
                     raise ChangeRejected(line, why) from None
                 text_changed = current is None or Product.model_validate(current).search_text() != product.search_text()
                 rows.append((change.product_id, product, text_changed))
+                vocabulary_changed |= current is None or any(product.payload().get(f) != current.get(f) for f in VOCABULARY_FIELDS)
                 state[change.product_id] = product.payload()
             encoder = reader.manifest.embedding_model
             texts = [p.search_text() for _, p, changed in rows if changed and p is not None]
             vectors = iter(self._embedding_for(encoder).encode(texts) if texts else [])
             seqs = [feed.append(pid, p.payload() if p is not None else None, next(vectors) if changed else None, encoder if changed else None)
                     for pid, p, changed in rows]
+            if vocabulary_changed:
+                # Rare (a new brand, a withdrawn product): worth a pass over the catalog, so the parser names only what is there.
+                catalog = with_changes(reader.products(), feed.since(reader.manifest.feed_seq))
+                feed.set_vocabulary(seqs[-1], Vocabulary.from_products(catalog))
         deleted = sum(p is None for _, p, _ in rows)
         return Applied(seqs[0] if seqs else 0, seqs[-1] if seqs else 0, len(rows) - deleted, deleted)

@@ -13,8 +13,8 @@ from shopray.catalog import catalog_sha256, load_products
 from shopray.config import AppConfig, EmbeddingConfig
 from shopray.domain import Product, Vocabulary
 from shopray.embedding import Embedder, encoder_label, encoder_path, for_catalog, resolve_device, resolve_precision
+from shopray.stages.retrieve.changes import with_changes
 from shopray.stages.retrieve.index import IndexManifest, IndexStore, open_store
-from shopray.stages.retrieve.index.feed import FeedRow
 from shopray.stages.retrieve.spelling import term_counts
 
 log = logging.getLogger(__name__)
@@ -65,17 +65,6 @@ def embedded(texts: list[str], embedding: EmbeddingConfig, batch: int = 1024) ->
     )
     for out in dataset.iter_batches(batch_size=batch, batch_format="numpy"):
         yield out["row"], np.stack(out["vector"]).astype(np.float32)
-
-
-def with_changes(products: list[Product], rows: list[FeedRow]) -> list[Product]:
-    """The catalog as the feed's rows leave it: changed products replaced, deleted ones gone, new ones at the end."""
-    by_id = {p.product_id: p for p in products}
-    for row in rows:
-        if row.product is None:
-            by_id.pop(row.product_id, None)
-        else:
-            by_id[row.product_id] = Product.model_validate(row.product)
-    return list(by_id.values())
 
 
 def build_index(

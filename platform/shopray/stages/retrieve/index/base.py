@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import os
 import threading
 import time
 import uuid
@@ -28,6 +29,7 @@ from shopray.stages.retrieve.spelling import Speller
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+K = TypeVar("K")
 # (texts) -> L2-normalised vectors, for feed rows whose vector came from another encoder
 Embed = Callable[[list[str]], np.ndarray]
 
@@ -39,6 +41,14 @@ FLOAT_FIELDS = ("price",)
 # which matches no stored boolean.
 SOLD_OUT = "_sold_out"
 ID_NAMESPACE = uuid.UUID("6f1c1d1e-5b1a-4c55-9a57-2f1d2b0e7a11")
+
+
+def background_priority() -> None:
+    """Lower the calling thread's CPU priority (Linux): applying catalog changes yields the cores to searches."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):  # not Linux, or not permitted: run at the normal priority
+        pass
 
 
 def index_payload(product: Product) -> dict:
@@ -175,6 +185,9 @@ class Delta:
     upserts: dict[str, tuple[Product, np.ndarray | None]] = field(default_factory=dict)  # vector None: payload only
     deletes: set[str] = field(default_factory=set)
 
+    def __len__(self) -> int:
+        return len(self.upserts) + len(self.deletes)
+
     @classmethod
     def of(cls, rows: list[FeedRow], encoder: str, embed: Embed | None) -> "Delta":
         delta = cls()
@@ -227,6 +240,11 @@ class IndexReader(abc.ABC):
         with self._rw.read():
             return self._retrieve(product_ids)
 
+    def products(self) -> list[Product]:
+        """Every product in the index, in no particular order."""
+        with self._rw.read():
+            return [Product.model_validate(payload) for payload in self._payloads()]
+
     def catch_up(self, feed: ChangeFeed, embed: Embed | None = None) -> int:
         """Apply the feed's changes after ``seq`` as one batch; returns how many rows it read."""
         with self._applying:
@@ -234,7 +252,7 @@ class IndexReader(abc.ABC):
             if not rows:
                 return 0
             delta = Delta.of(rows, self.manifest.embedding_model, embed)
-            self._prepare()
+            self._prepare(delta)
             with self._rw.write():
                 self._apply(delta)
                 self.seq = rows[-1].seq
@@ -248,6 +266,7 @@ class IndexReader(abc.ABC):
         self._checked = now
 
         def run() -> None:
+            background_priority()
             try:
                 self.catch_up(feed, embed)
             except Exception:  # the reader keeps answering from the changes it has
@@ -255,7 +274,7 @@ class IndexReader(abc.ABC):
 
         threading.Thread(target=run, name=f"feed-{self.version}", daemon=True).start()
 
-    def _prepare(self) -> None:  # noqa: B027 - optional: work done before queries are held off (edge copies its shard)
+    def _prepare(self, delta: Delta) -> None:  # noqa: B027 - optional: work done before queries are held off (edge copies its shard)
         pass
 
     @abc.abstractmethod
@@ -267,6 +286,9 @@ class IndexReader(abc.ABC):
 
     @abc.abstractmethod
     def _retrieve(self, product_ids: list[str]) -> list[Hit]: ...
+
+    @abc.abstractmethod
+    def _payloads(self) -> Iterator[dict]: ...
 
     @cached_property
     def bm25(self) -> Bm25Encoder:
@@ -312,10 +334,10 @@ class IndexStore(abc.ABC):
     def __init__(self, name: str, feed: ChangeFeed):
         self.name, self.feed = name, feed
 
-    def follow(self, build: Callable[[str], T], name: str, every_s: float) -> Follower[str, T]:
-        """``build(version)`` of the version published now, rebuilt within ``every_s`` of a new publication;
-        raises at once when nothing is published."""
-        follower = Follower(self.current_version, build, name=f"{name}:{self.name}", every_s=every_s)
+    def follow(self, build: Callable[[K], T], name: str, every_s: float, key: Callable[[], K | None] | None = None) -> Follower[K, T]:
+        """``build(version)`` of the version published now (or of what ``key`` says now, a function of it), rebuilt
+        within ``every_s`` of a change; raises at once when nothing is published."""
+        follower = Follower(key or self.current_version, build, name=f"{name}:{self.name}", every_s=every_s)
         follower.check(wait=True)
         if follower.current is None:
             raise FileNotFoundError(f"index {self.name!r} has no published version")

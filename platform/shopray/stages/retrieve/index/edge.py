@@ -20,6 +20,7 @@ import tempfile
 import time
 import weakref
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import qdrant_edge as qe
@@ -46,6 +47,9 @@ from shopray.stages.retrieve.index.base import (
 )
 from shopray.stages.retrieve.index.feed import ChangeFeed
 from shopray.versions import atomic_write_text, new_version
+
+# Deltas of at least this many products are applied to a fresh copy of the shard and swapped in.
+SWAP_ROWS = 1000
 
 
 def _filter(spec: FilterSpec) -> qe.Filter | None:
@@ -76,21 +80,39 @@ class EdgeReader(IndexReader):
         self._path = path / "shard"
         self._shard = qe.EdgeShard.load(str(self._path))
         self._hnsw_ef = hnsw_ef
-        self._private: Path | None = None
+        self._private: Path | None = None  # this reader's own copy of the shard, once a change arrived
+        self._staged: tuple[qe.EdgeShard, Path, bool] | None = None  # a new copy to swap in, and whether the delta is on it
 
-    def _prepare(self) -> None:
-        if self._private is not None:
+    def _prepare(self, delta: Delta) -> None:
+        """Copy the shard, off the query path, on the first change and for a large delta, which is applied to the
+        copy here: applied in place it would hold queries off for its whole length (10,000 payload writes: 0.7 s)."""
+        if self._private is not None and len(delta) < SWAP_ROWS:
             return
-        # Copied while queries go on: nothing has changed the shard yet.
+        if self._private is not None:
+            self._shard.flush()  # the copy must carry the changes applied in place so far
         private = Path(tempfile.mkdtemp(prefix=f"shopray-{self.manifest.name}-{self.version}-"))
         weakref.finalize(self, shutil.rmtree, private, True)
-        shutil.copytree(self._path, private / "shard")
+        shutil.copytree(self._private / "shard" if self._private is not None else self._path, private / "shard")
         shard = qe.EdgeShard.load(str(private / "shard"))
-        with self._rw.write():
-            old, self._shard, self._private = self._shard, shard, private
-        old.close()
+        large = len(delta) >= SWAP_ROWS
+        if large:
+            self._write(shard, delta)
+        self._staged = (shard, private, large)
 
     def _apply(self, delta: Delta) -> None:
+        if self._staged is None:
+            self._write(self._shard, delta)
+            return
+        (shard, private, applied), self._staged = self._staged, None
+        old, old_private = self._shard, self._private
+        self._shard, self._private = shard, private
+        if not applied:
+            self._write(shard, delta)
+        old.close()
+        if old_private is not None:
+            shutil.rmtree(old_private, ignore_errors=True)
+
+    def _write(self, shard: qe.EdgeShard, delta: Delta) -> None:
         ops = []
         if delta.deletes:
             ops.append(qe.UpdateOperation.delete_points([point_id(p) for p in delta.deletes]))
@@ -99,7 +121,7 @@ class EdgeReader(IndexReader):
             ops.append(qe.UpdateOperation.upsert_points(moved))
         ops += [qe.UpdateOperation.overwrite_payload([point_id(pid)], index_payload(p)) for pid, (p, v) in delta.upserts.items() if v is None]
         for op in ops:
-            self._shard.update(op)
+            shard.update(op)
 
     def _query(self, q: HybridQuery) -> list[Hit]:
         flt = _filter(q.filters)
@@ -124,6 +146,14 @@ class EdgeReader(IndexReader):
     def _retrieve(self, product_ids: list[str]) -> list[Hit]:
         records = self._shard.retrieve([point_id(p) for p in product_ids], with_payload=True, with_vector=[DENSE])
         return [_hit(r) for r in records]
+
+    def _payloads(self) -> Iterator[dict]:
+        offset = None
+        while True:
+            points, offset = self._shard.scroll(qe.ScrollRequest(offset=offset, limit=4096, with_payload=True, with_vector=False))
+            yield from (product_payload(p.payload) for p in points)
+            if offset is None:
+                return
 
     def close(self) -> None:
         self._shard.close()

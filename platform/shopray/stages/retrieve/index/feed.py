@@ -4,7 +4,9 @@ Each row holds a product's whole state after the change (``None``: deleted),
 and its dense vector when its text changed, so replaying a row twice is
 harmless and replicas never re-embed. One SQLite file in WAL mode beside the
 index versions: a batch is one transaction (a reader sees all of it or none),
-and a row is acknowledged only once it is committed to disk.
+and a row is acknowledged only once it is committed to disk. A batch that
+changes what the catalog's brands, categories, colors or attributes are also
+writes the whole vocabulary after it, which the parser follows.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Iterator
 
 import numpy as np
 
+from shopray.domain import Vocabulary
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -29,7 +33,12 @@ CREATE TABLE IF NOT EXISTS changes (
     ts REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS changes_product ON changes (product_id, seq);
+CREATE TABLE IF NOT EXISTS vocabulary (
+    seq INTEGER PRIMARY KEY,
+    vocabulary TEXT NOT NULL
+);
 """
+ROWS = "SELECT seq, product_id, product, vector, encoder, ts FROM changes WHERE seq > ? AND seq <= ? ORDER BY seq"
 
 
 @dataclass(frozen=True)
@@ -92,9 +101,16 @@ class ChangeFeed:
 
     def since(self, seq: int, until: int | None = None) -> list[FeedRow]:
         """Committed rows after ``seq`` (up to ``until``), oldest first."""
-        rows = self._read("SELECT seq, product_id, product, vector, encoder, ts FROM changes WHERE seq > ? AND seq <= ? ORDER BY seq",
-                          (seq, until if until is not None else 2**62))
-        return [_row(r) for r in rows]
+        return [_row(r) for r in self._read(ROWS, (seq, until if until is not None else 2**62))]
+
+    def vocabulary_seq(self, after: int) -> int:
+        """The last change after ``after`` that changed the vocabulary, or 0."""
+        rows = self._read("SELECT MAX(seq) FROM vocabulary WHERE seq > ?", (after,))
+        return rows[0][0] or 0 if rows else 0
+
+    def vocabulary(self, seq: int) -> Vocabulary:
+        """The vocabulary as change ``seq`` left it (one ``vocabulary_seq`` named)."""
+        return Vocabulary.model_validate_json(self._read("SELECT vocabulary FROM vocabulary WHERE seq = ?", (seq,))[0][0])
 
 
 class FeedWriter:
@@ -109,6 +125,13 @@ class FeedWriter:
             if r is not None:
                 out[pid] = _row(r)
         return out
+
+    def since(self, seq: int) -> list[FeedRow]:
+        """Rows after ``seq``, this batch's own included."""
+        return [_row(r) for r in self._db.execute(ROWS, (seq, 2**62)).fetchall()]
+
+    def set_vocabulary(self, seq: int, vocabulary: Vocabulary) -> None:
+        self._db.execute("INSERT OR REPLACE INTO vocabulary (seq, vocabulary) VALUES (?, ?)", (seq, vocabulary.model_dump_json()))
 
     def append(self, product_id: str, product: dict | None, vector: np.ndarray | None, encoder: str | None) -> int:
         cur = self._db.execute(

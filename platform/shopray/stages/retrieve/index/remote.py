@@ -10,6 +10,8 @@ product state, and a replica that missed a batch still sees it applied.
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
@@ -97,6 +99,14 @@ class RemoteReader(IndexReader):
             with_vectors=[DENSE],
         )
         return [_hit(p) for p in result.points]
+
+    def _payloads(self) -> Iterator[dict]:
+        offset = None
+        while True:
+            points, offset = self._client.scroll(self._collection, limit=4096, offset=offset, with_payload=True, with_vectors=False)
+            yield from (product_payload(p.payload) for p in points)
+            if offset is None:
+                return
 
     def _retrieve(self, product_ids: list[str]) -> list[Hit]:
         records = self._client.retrieve(self._collection, [point_id(p) for p in product_ids], with_payload=True, with_vectors=[DENSE])
