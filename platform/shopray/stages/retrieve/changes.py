@@ -154,8 +154,8 @@ class CatalogWriter:
                     raise ChangeRejected(line, why) from None
                 text_changed = current is None or Product.model_validate(current).search_text() != product.search_text()
                 rows.append((change.product_id, product, text_changed))
-                vocabulary_changed |= current is None or any(product.payload().get(f) != current.get(f) for f in VOCABULARY_FIELDS)
-                state[change.product_id] = product.payload()
+                payload = state[change.product_id] = product.payload()
+                vocabulary_changed |= current is None or any(payload.get(f) != current.get(f) for f in VOCABULARY_FIELDS)
             encoder = reader.manifest.embedding_model
             texts = [p.search_text() for _, p, changed in rows if changed and p is not None]
             vectors = iter(self._embedding_for(encoder).encode(texts) if texts else [])

@@ -124,8 +124,8 @@ class Retriever:
 
         tiers = None
         groups, meets = constraints.groups([h.payload for h in hits]) if constraints.stated else (np.zeros(len(hits), dtype=int), None)
-        sold_out = np.array([h.payload.get("in_stock") is False for h in hits], dtype=bool)
-        if stock == "sink" and sold_out.any():  # below every tier of what can be bought, in the same order among themselves
+        sold_out = np.array([h.payload.get("in_stock") is False for h in hits], dtype=bool) if stock == "sink" else None
+        if sold_out is not None and sold_out.any():  # below every tier of what can be bought, in the same order among themselves
             groups = groups + sold_out * (int(groups.max()) + 1)
             meets = meets if meets is not None else [[] for _ in hits]
         # Equal fused scores are common (rank fusion is symmetric); the product id breaks the tie, so every replica

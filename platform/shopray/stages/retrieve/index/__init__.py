@@ -16,7 +16,7 @@ from shopray.stages.retrieve.index.remote import RemoteStore
 def open_store(config: IndexConfig) -> IndexStore:
     """The embedded engine unless a Qdrant server URL is configured."""
     if config.qdrant_url:
-        return RemoteStore.connect(config.qdrant_url, config.name, ChangeFeed(config.root / config.name / "feed.sqlite"), config.qdrant_api_key)
+        return RemoteStore.connect(config.qdrant_url, config.name, ChangeFeed.of_index(config.root, config.name), config.qdrant_api_key)
     return EdgeStore(config.root, config.name)
 
 

@@ -188,6 +188,14 @@ class Delta:
     def __len__(self) -> int:
         return len(self.upserts) + len(self.deletes)
 
+    def moved(self) -> list[tuple[Product, np.ndarray]]:
+        """Products whose vectors change (new text, new product): written as whole points."""
+        return [(p, v) for p, v in self.upserts.values() if v is not None]
+
+    def payload_only(self) -> list[Product]:
+        """Products whose text is unchanged: only their payload is rewritten."""
+        return [p for p, v in self.upserts.values() if v is None]
+
     @classmethod
     def of(cls, rows: list[FeedRow], encoder: str, embed: Embed | None) -> "Delta":
         delta = cls()

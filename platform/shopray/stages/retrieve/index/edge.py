@@ -116,10 +116,9 @@ class EdgeReader(IndexReader):
         ops = []
         if delta.deletes:
             ops.append(qe.UpdateOperation.delete_points([point_id(p) for p in delta.deletes]))
-        moved = [_point(p, v, self.bm25) for p, v in delta.upserts.values() if v is not None]
-        if moved:
-            ops.append(qe.UpdateOperation.upsert_points(moved))
-        ops += [qe.UpdateOperation.overwrite_payload([point_id(pid)], index_payload(p)) for pid, (p, v) in delta.upserts.items() if v is None]
+        if moved := delta.moved():
+            ops.append(qe.UpdateOperation.upsert_points([_point(p, v, self.bm25) for p, v in moved]))
+        ops += [qe.UpdateOperation.overwrite_payload([point_id(p.product_id)], index_payload(p)) for p in delta.payload_only()]
         for op in ops:
             shard.update(op)
 
@@ -196,7 +195,7 @@ class EdgeWriter(IndexWriter):
 
 class EdgeStore(IndexStore):
     def __init__(self, root: Path, name: str):
-        super().__init__(name, ChangeFeed(Path(root) / name / "feed.sqlite"))
+        super().__init__(name, ChangeFeed.of_index(root, name))
         self.base = Path(root) / name
         self.versions_dir = self.base / "versions"
         self.versions_dir.mkdir(parents=True, exist_ok=True)

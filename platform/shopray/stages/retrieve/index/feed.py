@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS vocabulary (
     vocabulary TEXT NOT NULL
 );
 """
-ROWS = "SELECT seq, product_id, product, vector, encoder, ts FROM changes WHERE seq > ? AND seq <= ? ORDER BY seq"
+COLUMNS = "seq, product_id, product, vector, encoder, ts"  # FeedRow's fields, in order
+ROWS = f"SELECT {COLUMNS} FROM changes WHERE seq > ? AND seq <= ? ORDER BY seq"
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,11 @@ def _row(r: tuple) -> FeedRow:
 class ChangeFeed:
     def __init__(self, path: Path):
         self.path = Path(path)  # created by the first batch: a catalog that never changed has no feed
+
+    @classmethod
+    def of_index(cls, root: Path, name: str) -> "ChangeFeed":
+        """The feed of index ``name`` under the index root, whichever backend holds the index."""
+        return cls(Path(root) / name / "feed.sqlite")
 
     def _connect(self) -> sqlite3.Connection:
         # A connection per call: readers and the writer may be on different threads.
@@ -121,7 +127,7 @@ class FeedWriter:
         """The newest row of each product that has one."""
         out: dict[str, FeedRow] = {}
         for pid in set(product_ids):
-            r = self._db.execute("SELECT seq, product_id, product, vector, encoder, ts FROM changes WHERE product_id = ? ORDER BY seq DESC LIMIT 1", (pid,)).fetchone()
+            r = self._db.execute(f"SELECT {COLUMNS} FROM changes WHERE product_id = ? ORDER BY seq DESC LIMIT 1", (pid,)).fetchone()
             if r is not None:
                 out[pid] = _row(r)
         return out

@@ -71,11 +71,10 @@ class RemoteReader(IndexReader):
         ops: list = []
         if delta.deletes:
             ops.append(qm.DeleteOperation(delete=qm.PointIdsList(points=[point_id(p) for p in delta.deletes])))
-        moved = [_point(p, v, self.bm25) for p, v in delta.upserts.values() if v is not None]
-        if moved:
-            ops.append(qm.UpsertOperation(upsert=qm.PointsList(points=moved)))
-        ops += [qm.OverwritePayloadOperation(overwrite_payload=qm.SetPayload(payload=index_payload(p), points=[point_id(pid)]))
-                for pid, (p, v) in delta.upserts.items() if v is None]
+        if moved := delta.moved():
+            ops.append(qm.UpsertOperation(upsert=qm.PointsList(points=[_point(p, v, self.bm25) for p, v in moved])))
+        ops += [qm.OverwritePayloadOperation(overwrite_payload=qm.SetPayload(payload=index_payload(p), points=[point_id(p.product_id)]))
+                for p in delta.payload_only()]
         if ops:
             self._client.batch_update_points(self._collection, ops, wait=True)
 
