@@ -46,7 +46,7 @@ async def _change(client: httpx.AsyncClient, key: str, changes: list[dict]) -> i
 
 
 async def visibility(client: httpx.AsyncClient, key: str, products: list[Product], n: int, rng: random.Random) -> tuple[list[float], list[int]]:
-    """Seconds from sending each change until search shows it; the admin route's statuses."""
+    """Seconds from sending each change until search shows it; the admin route's statuses. Names each change never seen."""
     seconds, codes = [], []
     for _ in range(n):
         product, price = rng.choice(products), round(rng.uniform(1, 900), 2)
@@ -54,6 +54,8 @@ async def visibility(client: httpx.AsyncClient, key: str, products: list[Product
         codes.append(await _change(client, key, [{"product_id": product.product_id, "price": price}]))
         if codes[-1] == 200 and await _visible(client, product, price, 30):
             seconds.append(time.perf_counter() - start)
+        elif codes[-1] == 200:
+            print(f"never seen within 30 s: {product.product_id} {product.title!r} at {price}", file=sys.stderr)
     return seconds, codes
 
 

@@ -6,13 +6,14 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from ray import serve
+from ray.actor import ActorHandle
+from ray.exceptions import RayActorError
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 from ray.serve.schema import ReplicaState
@@ -24,9 +25,9 @@ from shopray.pipeline import STAGES
 from shopray.registry import Registry
 from shopray.registry.promotion import PromoteRequest, PromotionRefused, promote
 from shopray.serving.admission import Admission, admin_denied
+from shopray.serving.catalog import start_catalog_writer
 from shopray.serving.metrics import ingress_metrics
-from shopray.stages.retrieve.changes import CatalogWriter, ChangeRejected, parse_change
-from shopray.stages.retrieve.index.base import background_priority
+from shopray.stages.retrieve.changes import ChangeRejected
 
 # Serve formats records of the "ray.serve" logger (JSON with request_id when the config asks for it).
 log = logging.getLogger("ray.serve")
@@ -98,9 +99,7 @@ class SearchIngress:
         self.local: dict[str, Stage] = {spec.key: spec.build(self.config) for spec in STAGES if spec.key in self.config.graph.in_ingress}
         app.state.admission = Admission(self.config.limits)
         self.metrics = ingress_metrics()
-        self._catalog: CatalogWriter | None = None  # made on the first change: most apps never take one
-        # One low-priority thread writes catalog batches, in order, without slowing the searches beside them.
-        self._catalog_thread = ThreadPoolExecutor(1, thread_name_prefix="catalog", initializer=background_priority)
+        self._catalog: ActorHandle | None = None  # started on the first change: most apps never take one
 
     async def _call(self, spec: StageSpec, ctx: SearchContext) -> SearchContext:
         local = self.local.get(spec.key)
@@ -176,14 +175,16 @@ class SearchIngress:
         replica shows it within `retriever.feed_check_s`. A rejected batch gets 422 naming its line, and nothing is applied."""
         if (denied := admin_denied(self.config.limits.admin_key_env, x_admin_key)) is not None:
             return denied
+        if self._catalog is None:
+            self._catalog = start_catalog_writer(self.config)
         try:
-            changes = [parse_change(change, line) for line, change in enumerate(body.changes, 1)]
-            loop = asyncio.get_running_loop()
-            if self._catalog is None:
-                self._catalog = await loop.run_in_executor(self._catalog_thread, CatalogWriter.from_config, self.config)
-            applied = await loop.run_in_executor(self._catalog_thread, self._catalog.apply, changes)
-        except ChangeRejected as exc:
-            return JSONResponse(status_code=422, content={"detail": str(exc), "line": exc.line})
+            applied = await self._catalog.apply.remote(body.changes)
+        except RayActorError:
+            # The feed committed the batch whole or not at all; its rows are whole product states, so a resend is harmless.
+            return JSONResponse(status_code=503, content={"detail": "the catalog writer restarted during this batch: send it again"},
+                                headers={"Retry-After": "1"})
+        if isinstance(applied, ChangeRejected):
+            return JSONResponse(status_code=422, content={"detail": str(applied), "line": applied.line})
         log.info("catalog batch applied: changes %d..%d, %d upserted, %d deleted", applied.first_seq, applied.last_seq, applied.upserted, applied.deleted)
         return dataclasses.asdict(applied)
 

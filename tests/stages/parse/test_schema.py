@@ -8,6 +8,7 @@ from shopray.domain import Intent, Vocabulary
 from shopray.stages.parse.candidates import CandidateFinder
 from shopray.stages.parse.prompt import few_shot_examples, messages, normalize_query
 from shopray.stages.parse.schema import InvalidOutput, intent_schema, narrowed, price_ceiling, target_json, to_intent, validate
+from shopray.training.parser.templates import HELDOUT, TRAIN
 
 VOCAB = Vocabulary(
     brands=["Nike", "New Balance", "Sony"],
@@ -126,6 +127,13 @@ def test_narrowed_prices_are_the_numbers_the_query_writes():
         validate(_answer(price_max=80), schema)
     # Sizes written as fractions are not prices, in the LLM's schema as in the rule parser.
     assert narrowed(SCHEMA, {}, "1/2 to 1 pvc elbow under $15")["properties"]["price_max"]["enum"] == [1, 15]
+
+
+@pytest.mark.parametrize("phrase", sorted({*TRAIN.cheap, *HELDOUT.cheap}))
+def test_cheap_is_allowed_only_when_the_query_asks_for_it(phrase):
+    assert "cheap" in narrowed(SCHEMA, {}, f"{phrase} drill")["properties"]
+    # The model once read a product title as cheap and capped its price at the category's 25th percentile.
+    assert "cheap" not in narrowed(SCHEMA, {}, "dove intensive repair anti-dandruff shampoo for color-treated hair, 16 oz")["properties"]
 
 
 def test_to_intent_resolves_cheap_against_the_catalog():

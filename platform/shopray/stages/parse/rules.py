@@ -10,13 +10,12 @@ from __future__ import annotations
 import re
 
 from shopray.domain import Intent, Vocabulary
-from shopray.stages.parse.text import PRICE_DIGITS, singular, tokens
+from shopray.stages.parse.text import CHEAP, PRICE_DIGITS, singular, tokens
 
 _NUM = rf"\$?\s*{PRICE_DIGITS}\s*(?:k\b)?\s*(?:dollars?|bucks|usd)?"
 _RANGE = re.compile(rf"\b(?:between|from)?\s*{_NUM}\s*(?:-|to|and|–)\s*{_NUM}")
 _MAX = re.compile(rf"\b(?:under|below|less than|cheaper than|max(?:imum)?|up to|no more than|at most|within|<=?)\s*{_NUM}")
 _MIN = re.compile(rf"\b(?:over|above|more than|at least|min(?:imum)?|from|starting at|>=?)\s*{_NUM}")
-_CHEAP = re.compile(r"\b(?:cheap|cheapest|budget|affordable|inexpensive|low cost|bargain)\b")
 STOPWORDS = frozenset("a an the for with and or of in on to by my me i want need looking show find some any please".split())
 COLOR_SYNONYMS = {"gray": "grey", "grey": "gray"}
 
@@ -95,9 +94,9 @@ class RuleParser:
             found_attributes.append((match[1].start, match[0]))
             taken.update(match[1])
         attributes = [value for _, value in sorted(found_attributes)]
-        if _CHEAP.search(text) and price_max is None:
+        if CHEAP.search(text) and price_max is None:
             price_max = self.vocabulary.category_price_p25.get(found["category"] or "", self.vocabulary.price_p25)
-        keywords = " ".join(t for t in raw if t not in STOPWORDS and not _CHEAP.fullmatch(t))
+        keywords = " ".join(t for t in raw if t not in STOPWORDS and not CHEAP.fullmatch(t))
         return Intent(
             keywords=keywords or query.strip()[:512],
             category=found["category"],

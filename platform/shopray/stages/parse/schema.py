@@ -25,7 +25,7 @@ import re
 import jsonschema
 
 from shopray.domain import MAX_PRICE, Intent, Vocabulary
-from shopray.stages.parse.text import PRICE_DIGITS
+from shopray.stages.parse.text import CHEAP, PRICE_DIGITS
 
 FIELDS = ("brand", "category", "color", "price_min", "price_max", "cheap", "attributes")
 MAX_ATTRIBUTES = 4
@@ -118,7 +118,7 @@ def mentioned_prices(query: str, ceiling: float) -> list[float | int]:
 
 def narrowed(schema: dict, found: dict[str, list[str]], query: str, infer_category: bool = False) -> dict:
     """The schema for one query: brand, category, color and attribute enums cut to what its words
-    may mean (``CandidateFinder.find``), prices to the numbers it writes; a field with no candidates
+    may mean (``CandidateFinder.find``), prices to the numbers it writes, "cheap" to a query that says so; a field with no candidates
     is left out, so it cannot be emitted. ``infer_category`` keeps every category open."""
     props = dict(schema["properties"])
     prices = mentioned_prices(query, props["price_max"]["maximum"])
@@ -127,6 +127,8 @@ def narrowed(schema: dict, found: dict[str, list[str]], query: str, infer_catego
             props[bound] = {**props[bound], "enum": prices}
         else:
             props.pop(bound)
+    if not CHEAP.search(query):
+        props.pop("cheap")  # a title such as "Dove ... Shampoo, 16 oz" was read as cheap: a price cap nobody asked for
     for field, key in MENTIONED.items():
         if field == "category" and infer_category:
             continue

@@ -12,6 +12,9 @@ import re
 # A number that can be a price; one inside a fraction ("1/2 to 1 pvc elbow") is a size.
 PRICE_DIGITS = r"(?<![\d./])(\d+(?:\.\d+)?)(?![\d/])"
 
+# Words that ask for something cheap without a number; the LLM may say "cheap" only for a query holding one.
+CHEAP = re.compile(r"\b(?:cheap|cheapest|budget|affordable|inexpensive|bargain|economical|low[ -]?(?:cost|priced?))\b")
+
 _TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 
 

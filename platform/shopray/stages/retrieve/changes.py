@@ -38,6 +38,9 @@ class ChangeRejected(ValueError):
         super().__init__(f"line {line}: {message}")
         self.line, self.message = line, message
 
+    def __reduce__(self):  # crosses to the ingress from the writer's process
+        return type(self), (self.line, self.message)
+
 
 class Change(BaseModel):
     product_id: str

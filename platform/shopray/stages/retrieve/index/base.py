@@ -260,10 +260,11 @@ class IndexReader(abc.ABC):
             if not rows:
                 return 0
             delta = Delta.of(rows, self.manifest.embedding_model, embed)
-            self._prepare(delta)
+            self._stage(delta)
             with self._rw.write():
-                self._apply(delta)
+                self._commit(delta)
                 self.seq = rows[-1].seq
+            self._settle(delta)
             return len(rows)
 
     def follow(self, feed: ChangeFeed, every_s: float, embed: Embed | None = None) -> None:
@@ -282,12 +283,15 @@ class IndexReader(abc.ABC):
 
         threading.Thread(target=run, name=f"feed-{self.version}", daemon=True).start()
 
-    def _prepare(self, delta: Delta) -> None:  # noqa: B027 - optional: work done before queries are held off (edge copies its shard)
-        pass
+    def _stage(self, delta: Delta) -> None:  # noqa: B027 - optional: edge writes its standby copy here
+        """Work done before queries are held off."""
 
     @abc.abstractmethod
-    def _apply(self, delta: Delta) -> None:
-        """Write the delta; queries are held off meanwhile."""
+    def _commit(self, delta: Delta) -> None:
+        """Make the delta visible; queries are held off meanwhile, so keep it short."""
+
+    def _settle(self, delta: Delta) -> None:  # noqa: B027 - optional: edge brings its other copy up to date here
+        """Work done after queries resume; no query uses what the commit replaced."""
 
     @abc.abstractmethod
     def _query(self, q: HybridQuery) -> list[Hit]: ...

@@ -7,9 +7,10 @@ Layout under ``root/<name>/``::
     CURRENT                            the published version, replaced atomically
     feed.sqlite                        the catalog's change feed (``feed.py``)
 
-A reader replays the feed's changes on a private copy of its version's shard,
-made when the first change arrives: the published version stays immutable, and
-each replica converges on the same state from the same ordered log.
+A reader replays the feed's changes on two private copies of its version's
+shard, made when the first change arrives (``EdgeReader``): the published
+version stays immutable, no query waits for a write, and each replica converges
+on the same state from the same ordered log.
 """
 
 from __future__ import annotations
@@ -48,9 +49,6 @@ from shopray.stages.retrieve.index.base import (
 from shopray.stages.retrieve.index.feed import ChangeFeed
 from shopray.versions import atomic_write_text, new_version
 
-# Deltas of at least this many products are applied to a fresh copy of the shard and swapped in.
-SWAP_ROWS = 1000
-
 
 def _filter(spec: FilterSpec) -> qe.Filter | None:
     if spec.is_empty():
@@ -75,42 +73,41 @@ def _point(product: Product, vector: np.ndarray, bm25: Bm25Encoder) -> qe.Point:
 
 
 class EdgeReader(IndexReader):
+    """Queries one copy of the shard while changes go into the other (left-right): once the feed changes the
+    version, the reader holds two private copies; a delta is written to the standby copy, the copies swap while
+    queries wait (a pointer swap), then the delta is written to the copy queries just left."""
+
     def __init__(self, path: Path, manifest: IndexManifest, hnsw_ef: int):
         super().__init__(manifest)
         self._path = path / "shard"
         self._shard = qe.EdgeShard.load(str(self._path))
         self._hnsw_ef = hnsw_ef
-        self._private: Path | None = None  # this reader's own copy of the shard, once a change arrived
-        self._staged: tuple[qe.EdgeShard, Path, bool] | None = None  # a new copy to swap in, and whether the delta is on it
+        self._standby: qe.EdgeShard | None = None  # the copy no query reads, once a change arrived
+        self._spare: qe.EdgeShard | None = None  # the second copy, until it replaces the published shard
+        self._lagging: Delta | None = None  # a delta the standby copy missed (its write failed), written first next time
 
-    def _prepare(self, delta: Delta) -> None:
-        """Copy the shard, off the query path, on the first change and for a large delta, which is applied to the
-        copy here: applied in place it would hold queries off for its whole length (10,000 payload writes: 0.7 s)."""
-        if self._private is not None and len(delta) < SWAP_ROWS:
-            return
-        if self._private is not None:
-            self._shard.flush()  # the copy must carry the changes applied in place so far
-        private = Path(tempfile.mkdtemp(prefix=f"shopray-{self.manifest.name}-{self.version}-"))
-        weakref.finalize(self, shutil.rmtree, private, True)
-        shutil.copytree(self._private / "shard" if self._private is not None else self._path, private / "shard")
-        shard = qe.EdgeShard.load(str(private / "shard"))
-        large = len(delta) >= SWAP_ROWS
-        if large:
-            self._write(shard, delta)
-        self._staged = (shard, private, large)
+    def _stage(self, delta: Delta) -> None:
+        if self._standby is None:
+            private = Path(tempfile.mkdtemp(prefix=f"shopray-{self.manifest.name}-{self.version}-"))
+            weakref.finalize(self, shutil.rmtree, private, True)
+            for side in "ab":
+                shutil.copytree(self._path, private / side)
+            self._standby, self._spare = (qe.EdgeShard.load(str(private / side)) for side in "ab")
+        if self._lagging is not None:
+            self._write(self._standby, self._lagging)
+            self._lagging = None
+        self._write(self._standby, delta)
 
-    def _apply(self, delta: Delta) -> None:
-        if self._staged is None:
-            self._write(self._shard, delta)
-            return
-        (shard, private, applied), self._staged = self._staged, None
-        old, old_private = self._shard, self._private
-        self._shard, self._private = shard, private
-        if not applied:
-            self._write(shard, delta)
-        old.close()
-        if old_private is not None:
-            shutil.rmtree(old_private, ignore_errors=True)
+    def _commit(self, delta: Delta) -> None:
+        self._shard, self._standby = self._standby, self._shard
+
+    def _settle(self, delta: Delta) -> None:
+        if self._spare is not None:  # the first change: the published shard is closed, never written
+            self._standby.close()
+            self._standby, self._spare = self._spare, None
+        self._lagging = delta
+        self._write(self._standby, delta)
+        self._lagging = None
 
     def _write(self, shard: qe.EdgeShard, delta: Delta) -> None:
         ops = []
@@ -156,6 +153,8 @@ class EdgeReader(IndexReader):
 
     def close(self) -> None:
         self._shard.close()
+        if self._standby is not None:
+            self._standby.close()
 
 
 class EdgeWriter(IndexWriter):

@@ -67,7 +67,7 @@ class RemoteReader(IndexReader):
         super().__init__(manifest)
         self._client, self._collection = client, collection
 
-    def _apply(self, delta: Delta) -> None:
+    def _commit(self, delta: Delta) -> None:
         ops: list = []
         if delta.deletes:
             ops.append(qm.DeleteOperation(delete=qm.PointIdsList(points=[point_id(p) for p in delta.deletes])))
