@@ -135,6 +135,8 @@ class RetrieverConfig(_Strict):
         "A request's out_of_stock overrides it.",
     )
     feed_check_s: float = Field(default=1.0, gt=0, le=60, description="How often a retriever replica looks for new catalog changes (`shopray catalog apply`).")
+    facet_values: int = Field(default=10, ge=1, le=100, description="Values counted per facet (brand, category, color) when a search asks for facets.")
+    price_bands: int = Field(default=5, ge=1, le=20, description="Most price bands a search's facets split its result set's prices into.")
     price_band: float = Field(
         default=0.1, gt=0,
         description="Inside a tier that gives up the price, results are grouped by how far they miss the bound, in bands of this share "
@@ -204,6 +206,75 @@ class DiversifierConfig(_Strict):
     default_diversity: float = Field(default=0.0, ge=0, le=1, description="Diversity when a request gives none; 0 keeps the ranker's order.")
 
 
+class RecommendConfig(_Strict):
+    """POST /recommend: products like one, for a session, bought together, or popular; diversified like search."""
+
+    candidates: int = Field(default=50, ge=1, le=1000, description="Products considered before diversifying to the k asked for.")
+    history: int = Field(default=5, ge=1, le=50, description="A session's most recent products that `for_you` recommends from (Qdrant's recommend query, best score).")
+    default_diversity: float = Field(default=0.3, ge=0, le=1, description="Diversity when a request gives none (the diversifier's `method`).")
+
+
+class EventWeights(_Strict):
+    view: float = Field(default=1.0, ge=0, description="Popularity one view adds, before decay.")
+    click: float = Field(default=2.0, ge=0, description="Popularity one click adds, before decay.")
+    add_to_cart: float = Field(default=4.0, ge=0, description="Popularity one add-to-cart adds, before decay.")
+    purchase: float = Field(default=8.0, ge=0, description="Popularity one purchase adds, before decay.")
+
+
+class EventsConfig(_Strict):
+    """Shoppers' events (POST /events): where they are logged, how long they are kept, how features weigh them."""
+
+    backend: Literal["sqlite", "redis"] = Field(default="sqlite", description="sqlite: one file, for one machine. redis: a Redis Stream that replicas on several machines share.")
+    path: Path | None = Field(default=None, description="The SQLite log's file; default ~/.shopray/events/events.sqlite ($SHOPRAY_HOME moves it).")
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="The Redis server of the redis backend; it must run with appendonly yes and appendfsync always for acknowledged events to survive its crash.",
+    )
+    retention_days: float = Field(default=30, gt=0, description="Events whose ts is older than this are purged.")
+    half_life_h: float = Field(default=72, gt=0, description="Popularity decay: an event this many hours old weighs half as much as a new one.")
+    weights: EventWeights = Field(default_factory=EventWeights, description="What each event type adds to its product's popularity.")
+    refresh_s: float = Field(default=1.0, gt=0, description="How often a replica reads new events into its features.")
+    recent_per_session: int = Field(
+        default=50, ge=1,
+        description="Products remembered per session as recently interacted; also the most distinct products of one session's cart "
+        "counted as bought together (the rest of a larger cart is left out).",
+    )
+    neighbours_per_product: int = Field(default=100, ge=1, description="Bought-together neighbours kept per product; a new one replaces the one seen in fewest sessions.")
+
+    def log_path(self) -> Path:
+        """The SQLite log's file, ``path`` or its default."""
+        return (self.path or default_home() / "events" / "events.sqlite").expanduser()
+
+
+class SuggestConfig(_Strict):
+    """GET /suggest: completions of what a shopper types, from catalog phrases and popular past queries."""
+
+    k: int = Field(default=8, ge=1, le=20, description="Suggestions returned when the caller does not ask for a number.")
+    max_edits: int = Field(
+        default=1,
+        ge=1,
+        le=2,
+        description="Typos tolerated per word, on earlier words and on the word being typed; 2 applies only to words of 8 letters or more.",
+    )
+    min_prefix: int = Field(default=1, ge=1, description="Characters typed before completions replace the cold-start list.")
+    queries_weight: float = Field(
+        default=1.0,
+        ge=0,
+        description="What one past search of a query weighs against one product a catalog phrase covers; 0 ranks them below every catalog phrase.",
+    )
+    min_count: int = Field(
+        default=3,
+        ge=2,
+        description="Times a past query must have been searched before it is suggested to anyone: a rare query may be personal.",
+    )
+    min_products: int = Field(default=3, ge=1, description="Products whose titles must share a title phrase (2-4 words) before it is suggested.")
+    max_phrases: int = Field(
+        default=20_000,
+        ge=1,
+        description="Catalog phrases indexed (the heaviest are kept); past queries are capped at the same number separately.",
+    )
+
+
 # The parser architectures a recipe or a sweep names by size: Qwen2 widths, depths and heads.
 PARSER_SIZES = {
     "xs": {"hidden_size": 96, "layers": 2, "heads": 3, "kv_heads": 1, "intermediate_size": 256},
@@ -253,7 +324,8 @@ class BootstrapConfig(_Strict):
 class LimitsConfig(_Strict):
     """Admission control at the ingress: shed load early with a clear status instead of queueing forever."""
 
-    max_body_bytes: int = Field(default=65536, ge=1024, description="Larger request bodies get 413.")
+    max_body_bytes: int = Field(default=65536, ge=1024, description="Larger request bodies get 413 (search, recommend).")
+    max_batch_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Larger POST /events bodies get 413 (10,000 events of about 200 bytes fit).")
     max_in_flight: int = Field(default=48, ge=1, description="Concurrent searches per ingress replica; beyond it requests get 503 with Retry-After.")
     rate_limit_per_s: float | None = Field(default=None, gt=0, description="Sustained searches per second per client address and ingress replica; None disables.")
     rate_limit_burst: int = Field(default=20, ge=1, description="Requests a client may send at once before the rate limit applies.")
@@ -283,6 +355,9 @@ class AppConfig(_Strict):
     retriever: RetrieverConfig = Field(default_factory=RetrieverConfig, description="Stage 2 settings.")
     ranker: RankerConfig = Field(default_factory=RankerConfig, description="Stage 3 settings.")
     diversifier: DiversifierConfig = Field(default_factory=DiversifierConfig, description="Stage 4 settings.")
+    recommend: RecommendConfig = Field(default_factory=RecommendConfig, description="POST /recommend settings.")
+    events: EventsConfig = Field(default_factory=EventsConfig, description="POST /events: the behaviour log and its real-time features.")
+    suggest: SuggestConfig = Field(default_factory=SuggestConfig, description="GET /suggest settings.")
     limits: LimitsConfig = Field(default_factory=LimitsConfig, description="Body size, concurrency and rate limits.")
     graph: GraphConfig = Field(default_factory=GraphConfig, description="Where each stage runs.")
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig, description="Models trained at `shopray serve` when `model: auto` finds none.")

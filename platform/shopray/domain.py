@@ -158,6 +158,7 @@ class CandidateSet:
     notes: dict[str, object] = field(default_factory=dict)
     tiers: Tiers | None = None  # None: the query stated no constraint
     query_vector: np.ndarray | None = None  # the retriever's embedding of the query text, so no later stage embeds it again
+    explanations: list[dict] | None = None  # per candidate, what each stage did (api.Explanation's fields); None unless asked to explain
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -165,6 +166,8 @@ class CandidateSet:
             raise ValueError("candidate arrays disagree in length")
         if self.tiers is not None and (self.tiers.groups.shape != (n,) or len(self.tiers.meets) != n):
             raise ValueError("candidate tiers disagree in length")
+        if self.explanations is not None and len(self.explanations) != n:
+            raise ValueError("candidate explanations disagree in length")
 
     def groups(self) -> np.ndarray:
         """Each candidate's constraint group (all 0 without constraints)."""
@@ -184,6 +187,7 @@ class CandidateSet:
             notes=dict(self.notes),
             tiers=self.tiers.take(order) if self.tiers is not None else None,
             query_vector=self.query_vector,
+            explanations=[dict(self.explanations[i]) for i in order] if self.explanations is not None else None,
         )
 
     @classmethod

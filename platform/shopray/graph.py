@@ -27,7 +27,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Protocol, Sequence, runtime_checkable
 
-from shopray.api import SearchRequest, SearchResponse, SearchResult
+from shopray.api import Facets, SearchRequest, SearchResponse, SearchResult
 from shopray.config import AppConfig
 from shopray.domain import CandidateSet, Intent
 
@@ -38,6 +38,7 @@ class SearchContext:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     intent: Intent | None = None
     candidates: CandidateSet | None = None
+    facets: Facets | None = None
     degraded: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
 
@@ -45,7 +46,8 @@ class SearchContext:
         candidates = self.candidates or CandidateSet.empty()
         tiers = candidates.tiers
         results = [
-            SearchResult(**{**payload, "product_id": pid, "score": round(float(score), 6), "meets": tiers.meets[i] if tiers and tiers.stated else None})
+            SearchResult(**{**payload, "product_id": pid, "score": round(float(score), 6), "meets": tiers.meets[i] if tiers and tiers.stated else None,
+                            "explanation": candidates.explanations[i] if candidates.explanations is not None else None})
             for i, (pid, payload, score) in enumerate(zip(candidates.ids, candidates.payloads, candidates.scores))
         ]
         return SearchResponse(
@@ -57,6 +59,7 @@ class SearchContext:
             degraded=self.degraded,
             timings_ms=timings_ms,
             versions=self.versions,
+            facets=self.facets,
         )
 
 

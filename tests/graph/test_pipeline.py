@@ -136,3 +136,25 @@ def test_session_clicks_move_that_brand_up(pipeline, small_catalog):
     share_before = sum(r.brand == brand for r in before.results)
     share_after = sum(r.brand == brand for r in after.results)
     assert share_after > share_before, (brand, share_before, share_after)
+
+
+def test_explain_says_how_each_result_got_its_place(pipeline, small_catalog):
+    target = next(p for p in small_catalog if p.brand)
+    plain = pipeline.search(SearchRequest(query=target.title, k=5))
+    assert all(r.explanation is None for r in plain.results)
+    resp = pipeline.search(SearchRequest(query=target.title, k=5, explain=True, diversity=0.5, filters=Filters(brand=target.brand)))
+    assert [r.product_id for r in resp.results]
+    for shown, r in enumerate(resp.results, 1):
+        e = r.explanation
+        assert e.rank == shown and e.rank_before_diversity >= 1 and e.retriever_rank >= 1
+        assert e.dense_rank is not None or e.bm25_rank is not None  # fusion only ranks what one of its lists found
+        assert e.filters == {"brand": target.brand, "in_stock": True}
+        assert e.session_pull is None
+    top = next(r for r in resp.results if r.product_id == target.product_id)
+    assert top.explanation.bm25_rank == 1 and top.explanation.dense_rank <= 3  # its own title
+    scored = [r.explanation for r in resp.results if r.explanation.scorer is not None]
+    assert scored and all(e.ranked is not None for e in scored)
+    moved = pipeline.search(SearchRequest(query="shoes", k=10, explain=True, diversity=1.0))
+    assert any(r.explanation.rank != r.explanation.rank_before_diversity for r in moved.results)  # diversity moved something
+    with_session = pipeline.search(SearchRequest(query="shoes", k=3, explain=True, session=SessionSignal(clicked=[target.product_id])))
+    assert all(r.explanation.session_pull is not None for r in with_session.results)

@@ -39,6 +39,14 @@ def test_body_limit_by_header_and_by_stream():
     assert _check(admission, _request(headers={"content-length": "abc"})).status_code == 413
 
 
+def test_an_event_batch_may_be_larger_than_a_query():
+    admission = Admission(LimitsConfig(max_body_bytes=2048, max_batch_bytes=8192))
+    assert asyncio.run(admission.check(_request(b"x" * 8192), batch=True)) is None
+    admission.release()
+    assert asyncio.run(admission.check(_request(b"x" * 8193, chunked=True), batch=True)).status_code == 413
+    assert _check(admission, _request(b"x" * 4096)).status_code == 413
+
+
 def test_rate_limit_per_client_with_retry_after():
     admission = Admission(LimitsConfig(rate_limit_per_s=0.001, rate_limit_burst=3, max_in_flight=100))
     statuses = []

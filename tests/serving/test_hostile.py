@@ -4,12 +4,14 @@ The table of (case, expected, actual) is written to artifacts/hostile-input.md.
 """
 
 import json
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from shopray.api import SearchRequest
+from shopray.api import RecommendRequest, SearchRequest
+from shopray.events import Event
 
 pytestmark = pytest.mark.ray
 
@@ -75,6 +77,45 @@ CASES = [
     ("catalog change without key", "POST", "/admin/catalog", {"changes": [{"product_id": "D000001", "price": 1}]}, JSON, 403),
     ("unknown out_of_stock policy", "POST", "/search", {"query": "shoes", "out_of_stock": "never"}, JSON, 422),
     ("out_of_stock sink", "POST", "/search", {"query": "shoes", "out_of_stock": "sink"}, JSON, 200),
+    ("email as search session_id", "POST", "/search", {"query": "shoes", "session_id": "jane.doe@example.com"}, JSON, 422),
+    ("facets not a boolean", "POST", "/search", {"query": "shoes", "facets": "all"}, JSON, 422),
+    ("explain as a number", "POST", "/search", {"query": "shoes", "explain": 7}, JSON, 422),
+    ("explain with facets and a session", "POST", "/search", {"query": "shoes", "explain": True, "facets": True, "session_id": "h-9"}, JSON, 200),
+    # POST /events
+    ("event batch", "POST", "/events", {"events": [{"session_id": "h-1", "type": "view", "product_id": "D000001"}]}, JSON, 202),
+    ("empty event batch", "POST", "/events", {"events": []}, JSON, 422),
+    ("10,001 events", "POST", "/events", {"events": [{"session_id": "h-1", "type": "view", "product_id": f"D{i:06d}"} for i in range(10_001)]}, JSON, 422),
+    ("5 MB event batch", "POST", "/events", {"events": [{"session_id": "h-1", "type": "view", "product_id": "D1", "query": "x" * 500}] * 10_000}, JSON, 413),
+    ("email as session_id", "POST", "/events", {"events": [{"session_id": "jane.doe@example.com", "type": "view", "product_id": "D1"}]}, JSON, 422),
+    ("phone number as session_id", "POST", "/events", {"events": [{"session_id": "+44 20 7946 0958", "type": "view", "product_id": "D1"}]}, JSON, 422),
+    ("unknown event type", "POST", "/events", {"events": [{"session_id": "h-1", "type": "like", "product_id": "D1"}]}, JSON, 422),
+    ("event ts a day ahead", "POST", "/events", {"events": [{"session_id": "h-1", "type": "view", "product_id": "D1", "ts": 4102444800}]}, JSON, 422),
+    ("NaN event ts", "POST", "/events", b'{"events": [{"session_id": "h-1", "type": "view", "product_id": "D1", "ts": NaN}]}', JSON, 422),
+    ("event for an unknown product", "POST", "/events", {"events": [{"session_id": "h-2", "type": "click", "product_id": "nope"}]}, JSON, 202),
+    ("events not a list", "POST", "/events", {"events": {"session_id": "h-1"}}, JSON, 422),
+    ("control characters in an event query", "POST", "/events", {"events": [{"session_id": "h-3", "type": "view", "product_id": "D1", "query": "\x00\x1b[31m"}]}, JSON, 202),
+    # POST /recommend
+    ("similar without a product", "POST", "/recommend", {"mode": "similar"}, JSON, 422),
+    ("for_you without a session", "POST", "/recommend", {"mode": "for_you"}, JSON, 422),
+    ("unknown recommend mode", "POST", "/recommend", {"mode": "everything"}, JSON, 422),
+    ("similar to an unknown product", "POST", "/recommend", {"mode": "similar", "product_id": "nope"}, JSON, 200),
+    ("for_you for an unknown session", "POST", "/recommend", {"mode": "for_you", "session_id": "never-seen"}, JSON, 200),
+    ("recommend huge k", "POST", "/recommend", {"mode": "popular", "k": 10**9}, JSON, 422),
+    ("recommend with sink", "POST", "/recommend", {"mode": "popular", "out_of_stock": "sink"}, JSON, 422),
+    ("recommend email session", "POST", "/recommend", {"mode": "for_you", "session_id": "a@b.co"}, JSON, 422),
+    ("recommend diversity above 1", "POST", "/recommend", {"mode": "popular", "diversity": 2}, JSON, 422),
+    ("recommend NaN diversity", "POST", "/recommend", b'{"mode": "popular", "diversity": NaN}', JSON, 422),
+    ("recommend contradictory price filter", "POST", "/recommend", {"mode": "popular", "filters": {"price_min": 9, "price_max": 1}}, JSON, 422),
+    ("300-character event_id", "POST", "/events", {"events": [{"session_id": "h-1", "type": "view", "product_id": "D1", "event_id": "e" * 300}]}, JSON, 422),
+    ("recommend 300-character product id", "POST", "/recommend", {"mode": "similar", "product_id": "p" * 300}, JSON, 422),
+    # GET /suggest
+    ("suggest with nothing typed", "GET", "/suggest", None, {}, 200),
+    ("suggest 600 characters", "GET", "/suggest?q=" + "a" * 600, None, {}, 422),
+    ("suggest control characters and emoji", "GET", "/suggest?q=%00%1b%5B31m%F0%9F%94%A5", None, {}, 200),
+    ("suggest k=0", "GET", "/suggest?q=dr&k=0", None, {}, 422),
+    ("suggest k not a number", "GET", "/suggest?q=dr&k=many", None, {}, 422),
+    ("suggest invalid percent-encoding", "GET", "/suggest?q=%ff%fe", None, {}, 200),
+    ("erase a session without key", "DELETE", "/sessions/h-1", None, {}, 403),
 ]
 
 
@@ -82,6 +123,9 @@ CASES = [
 def results(serve_url):
     rows = []
     with httpx.Client(base_url=serve_url, timeout=60) as client:
+        deadline = time.monotonic() + 60
+        while client.get("/suggest").status_code == 503 and time.monotonic() < deadline:
+            time.sleep(0.5)  # events, recommendations and suggestions start beside search
         for name, method, path, body, headers, expected in CASES:
             content = body if isinstance(body, bytes) else (json.dumps(body).encode() if method == "POST" else None)
             resp = client.request(method, path, content=content, headers=headers)
@@ -95,8 +139,12 @@ def results(serve_url):
 def test_every_request_field_and_every_promised_status_is_attacked():
     """A new SearchRequest field, or a status the API promises, without a hostile case fails here."""
 
-    attacked = {key for _, _, _, body, _, _ in CASES if isinstance(body, dict) for key in body}
-    assert set(SearchRequest.model_fields) <= attacked, set(SearchRequest.model_fields) - attacked
+    def attacked(route: str) -> set[str]:
+        bodies = [body for _, _, path, body, _, _ in CASES if path == route and isinstance(body, dict)]
+        return {key for body in bodies for key in body} | {key for body in bodies for e in body.get("events", []) if isinstance(e, dict) for key in e}
+
+    for route, model in (("/search", SearchRequest), ("/recommend", RecommendRequest), ("/events", Event)):
+        assert set(model.model_fields) <= attacked(route), (route, set(model.model_fields) - attacked(route))
     assert {404, 405, 403, 413, 422} <= {expected for *_, expected in CASES}
 
 

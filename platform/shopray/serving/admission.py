@@ -1,4 +1,4 @@
-"""Admission control for POST /search: body size, per-client rate, and in-flight cap.
+"""Admission control for the shoppers' routes (search, recommend, suggest, events): body size, per-client rate, and in-flight cap.
 
 Each check answers at once with a status a client can act on (413, 429, 503
 with Retry-After) instead of letting work pile up in queues.
@@ -29,14 +29,15 @@ class Admission:
         headers = {"Retry-After": str(self.limits.retry_after_s)} if status in (429, 503) else {}
         return JSONResponse(status_code=status, headers=headers, content={"detail": detail})
 
-    async def _body_too_large(self, request: Request) -> bool:
+    @staticmethod
+    async def _body_too_large(request: Request, limit: int) -> bool:
         declared = request.headers.get("content-length")
         if declared is not None:
-            return not declared.isdigit() or int(declared) > self.limits.max_body_bytes
+            return not declared.isdigit() or int(declared) > limit
         size = 0
         async for chunk in request.stream():  # chunked upload: count as it arrives, stop early
             size += len(chunk)
-            if size > self.limits.max_body_bytes:
+            if size > limit:
                 return True
         return False
 
@@ -55,10 +56,12 @@ class Admission:
             self._buckets.popitem(last=False)
         return not allowed
 
-    async def check(self, request: Request) -> JSONResponse | None:
-        """None admits the request (call release() when it finishes); otherwise the response to send."""
-        if request.method == "POST" and await self._body_too_large(request):
-            return self._reject(413, f"request body exceeds {self.limits.max_body_bytes} bytes")
+    async def check(self, request: Request, batch: bool = False) -> JSONResponse | None:
+        """None admits the request (call release() when it finishes); otherwise the response to send. A ``batch``
+        (of events) may be larger than a query."""
+        limit = self.limits.max_batch_bytes if batch else self.limits.max_body_bytes
+        if request.method == "POST" and await self._body_too_large(request, limit):
+            return self._reject(413, f"request body exceeds {limit} bytes")
         if self._rate_limited(request):
             return self._reject(429, "rate limit exceeded")
         if self.in_flight >= self.limits.max_in_flight:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import threading
+import time
 import uuid
 from pathlib import Path
 
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from ray import serve
@@ -18,8 +21,9 @@ from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 from ray.serve.schema import ReplicaState
 
-from shopray.api import CatalogChanges, SearchRequest, SearchResponse
+from shopray.api import CatalogChanges, RecommendRequest, RecommendResponse, SearchRequest, SearchResponse, SessionSignal
 from shopray.config import AppConfig
+from shopray.events import EventBatch
 from shopray.graph import SearchContext, Stage, StageFailed, StageSpec, arun
 from shopray.pipeline import STAGES
 from shopray.registry import Registry
@@ -27,11 +31,15 @@ from shopray.registry.promotion import PromoteRequest, PromotionRefused, promote
 from shopray.serving.admission import Admission, admin_denied
 from shopray.serving.catalog import start_catalog_writer
 from shopray.serving.metrics import ingress_metrics
+from shopray.serving.shoppers import Shoppers
 from shopray.stages.retrieve.changes import ChangeRejected
 
 # Serve formats records of the "ray.serve" logger (JSON with request_id when the config asks for it).
 log = logging.getLogger("ray.serve")
 PAGE = Path(__file__).with_name("static") / "index.html"
+# Shoppers' routes: body size, per-client rate and the in-flight cap apply (admin routes have their key instead).
+SHOPPERS_RETRY_S = 10.0
+ADMITTED = frozenset({"/search", "/recommend", "/suggest", "/events"})
 
 app = FastAPI(title="shopray", description="Ranked, diverse products for a free-text query.", version="0.1.0")
 
@@ -49,11 +57,12 @@ async def _admit(request: Request, call_next):
     admission: Admission | None = getattr(request.app.state, "admission", None)
     # Under a route prefix (Serve's route_prefix becomes the ASGI root_path) the path still carries it.
     path, root = request.url.path, request.scope.get("root_path", "")
-    if admission is None or path.removeprefix(root.rstrip("/")) != "/search":
+    path = path.removeprefix(root.rstrip("/"))
+    if admission is None or path not in ADMITTED:
         return await call_next(request)
     # The body is JSON whatever the declared type: `curl -d '{...}'` labels it form-encoded.
     request.scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"] + [(b"content-type", b"application/json")]
-    rejection = await admission.check(request)
+    rejection = await admission.check(request, batch=path == "/events")
     if rejection is not None:
         ingress_metrics().requests.inc(tags={"status": str(rejection.status_code)})
         return rejection
@@ -100,6 +109,30 @@ class SearchIngress:
         app.state.admission = Admission(self.config.limits)
         self.metrics = ingress_metrics()
         self._catalog: ActorHandle | None = None  # started on the first change: most apps never take one
+        self._shoppers: Shoppers | None = None
+        self._shoppers_started = 0.0
+        self._start_shoppers()
+
+    def _start_shoppers(self) -> None:
+        """Events, features, recommendations and suggestions start beside search, on a thread: a log or index that is
+        not there yet must not keep search from starting. Retried at most every SHOPPERS_RETRY_S."""
+        self._shoppers_started = time.monotonic()
+
+        def start() -> None:
+            try:
+                self._shoppers = Shoppers(self.config)
+            except Exception:
+                log.exception("events, recommendations and suggestions are unavailable")
+
+        threading.Thread(target=start, name="shoppers", daemon=True).start()
+
+    def shoppers(self) -> Shoppers:
+        """The running ``Shoppers``, or HTTPException 503 (with Retry-After) while it starts."""
+        if self._shoppers is None:
+            if time.monotonic() - self._shoppers_started > SHOPPERS_RETRY_S:
+                self._start_shoppers()
+            raise HTTPException(503, "events, recommendations and suggestions are starting", headers={"Retry-After": str(self.config.limits.retry_after_s)})
+        return self._shoppers
 
     async def _call(self, spec: StageSpec, ctx: SearchContext) -> SearchContext:
         local = self.local.get(spec.key)
@@ -128,6 +161,8 @@ class SearchIngress:
     async def search(self, body: SearchRequest, x_request_id: str | None = Header(default=None, max_length=128)):
         # Serve's proxy puts the client's X-Request-ID (or a fresh one) on the request and echoes it back.
         ctx = SearchContext(request=body, request_id=x_request_id or uuid.uuid4().hex)
+        if body.session_id is not None:
+            ctx = self._with_history(ctx)
         try:
             outcome = await arun(STAGES, ctx, self._call, self._observe)
         except StageFailed as failure:  # a required stage: there is nothing to show
@@ -144,6 +179,41 @@ class SearchIngress:
         self.metrics.saw_index_version(outcome.ctx.versions.get("index"))
         log.info("search done results=%d degraded=%s total_ms=%.1f", len(outcome.ctx.candidates or []), ",".join(outcome.ctx.degraded) or "-", total)
         return outcome.response()
+
+    def _with_history(self, ctx: SearchContext) -> SearchContext:
+        """The session's server-side history before what the client sent in ``session.clicked``."""
+        if self._shoppers is None:
+            ctx.degraded.append("session_history_unavailable")
+            return ctx
+        req = ctx.request
+        clicked = self._shoppers.history(req.session_id) + (req.session.clicked if req.session else [])
+        ctx.request = req.model_copy(update={"session": SessionSignal(clicked=list(dict.fromkeys(reversed(clicked)))[::-1])})
+        return ctx
+
+    @app.post("/events", status_code=202, responses={503: {"description": "The event log is starting or unreachable; retry after Retry-After seconds."}})
+    async def events(self, body: EventBatch):
+        """Append shoppers' events, all or nothing; 202 once they are durable. An event sent twice (same event_id, or
+        same session, type, product, query and ts) is counted once."""
+        appended = await asyncio.to_thread(self.shoppers().record, body.events)
+        return {"accepted": appended.accepted, "duplicates": appended.duplicates}
+
+    @app.post("/recommend", response_model=RecommendResponse)
+    async def recommend(self, body: RecommendRequest):
+        """Products similar to one, for a session, bought together, or popular; diversified, saying which model answered."""
+        return await asyncio.to_thread(self.shoppers().recommend, body)
+
+    @app.get("/suggest")
+    async def suggest(self, q: str = Query(default="", max_length=512, description="What the shopper has typed so far."),
+                      k: int | None = Query(default=None, ge=1, le=20, description="Suggestions to return; default from config.")):
+        """Typo-tolerant completions from the catalog's phrases and popular past queries."""
+        return {"q": q, "suggestions": [s.model_dump() for s in self.shoppers().suggest(q, k)]}
+
+    @app.delete("/sessions/{session_id}")
+    async def erase_session(self, session_id: str = PathParam(min_length=1, max_length=128), x_admin_key: str | None = Header(default=None)):
+        """Erase a session's events and what was derived from them (needs the admin key)."""
+        if (denied := admin_denied(self.config.limits.admin_key_env, x_admin_key)) is not None:
+            return denied
+        return {"session_id": session_id, "erased": await asyncio.to_thread(self.shoppers().erase, session_id)}
 
     @app.get("/", include_in_schema=False)
     async def page(self) -> FileResponse:

@@ -127,6 +127,10 @@ def test_narrowed_prices_are_the_numbers_the_query_writes():
         validate(_answer(price_max=80), schema)
     # Sizes written as fractions are not prices, in the LLM's schema as in the rule parser.
     assert narrowed(SCHEMA, {}, "1/2 to 1 pvc elbow under $15")["properties"]["price_max"]["enum"] == [1, 15]
+    # So are numbers with a unit or a dimension: a shampoo's "16 oz" once became "under $16".
+    assert "price_max" not in narrowed(SCHEMA, {}, "dove anti-dandruff shampoo, 16 oz")["properties"]
+    assert narrowed(SCHEMA, {}, "2x4 lumber 8 ft under 20")["properties"]["price_max"]["enum"] == [20]
+    assert narrowed(SCHEMA, {}, '20 in. x 20" pillow 50% off under 30 dollars')["properties"]["price_max"]["enum"] == [30]
 
 
 @pytest.mark.parametrize("phrase", sorted({*TRAIN.cheap, *HELDOUT.cheap}))

@@ -165,6 +165,15 @@ def test_backend_parity_edge_vs_qdrant_client(app_config, embedder, small_catalo
             a, b = ranked(edge, text, filters, (1.0, 1.0)), ranked(remote, text, filters, (1.0, 1.0))
             assert len(a) == len(b) and len({p for p, _ in a} & {p for p, _ in b}) >= 0.8 * len(a), (text, filters, a, b)
 
+    # Recommendations (Qdrant's recommend query): same products, same scores, the examples and exclusions left out.
+    ids = [p.product_id for p in small_catalog]
+    for positive, negative, filters in (([ids[0]], [], FilterSpec()), (ids[1:3], [ids[3]], FilterSpec(price_max=100, exclude=(ids[4],))),
+                                        (["unknown", ids[5]], ["unknown-too"], FilterSpec(brand=small_catalog[5].brand))):
+        got = [[(h.product_id, round(h.score, 5)) for h in store.open().recommend(positive, negative, 10, filters)] for store in (edge, remote)]
+        assert got[0] == got[1] and len(got[0]) > 0, (positive, negative, filters)
+        assert not {p for p, _ in got[0]} & {*positive, *negative, *filters.exclude}
+    assert edge.open().recommend(["unknown"], [], 10, FilterSpec()) == []
+
 
 def test_open_store_picks_backend_from_config(tmp_path):
     assert isinstance(open_store(IndexConfig(name="x", root=tmp_path, qdrant_url=None)), EdgeStore)

@@ -37,4 +37,6 @@ class Diversifier:
             chosen = diversify(self.config.method, c.scores[idx], c.embeddings[idx], [c.payloads[i] for i in idx], req.k - len(order), diversity)
             order += [int(idx[i]) for i in chosen]
         ctx.candidates = c.take(order)
+        for shown, (e, before) in enumerate(zip(ctx.candidates.explanations or (), order), 1):
+            e.update(rank_before_diversity=before + 1, rank=shown)
         return ctx

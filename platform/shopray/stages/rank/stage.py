@@ -88,7 +88,7 @@ class Ranker:
         if n == 0:
             return candidates
         head = candidates.take(range(n))
-        scores = self.scorer.score_many([(query, head)])[0] if head_scores is None else np.asarray(head_scores, dtype=float)
+        scores = raw = self.scorer.score_many([(query, head)])[0] if head_scores is None else np.asarray(head_scores, dtype=float)
         if candidates.session_vector is not None and self.config.session_weight > 0:
             scores = scores + self.config.session_weight * (head.embeddings @ candidates.session_vector)
         if self.config.retriever_weight > 0:
@@ -96,7 +96,11 @@ class Ranker:
         order = np.lexsort((-scores, head.groups()))  # by score within each constraint group, never across
         # The unscored tail stays below every scored item, in retriever order (which is by group too).
         tail_scores = float(scores.min()) - 1.0 - np.arange(len(candidates) - n) * 1e-6
-        return candidates.take(np.concatenate([order, np.arange(n, len(candidates))]), scores=np.concatenate([scores[order], tail_scores]))
+        taken = np.concatenate([order, np.arange(n, len(candidates))])
+        ranked = candidates.take(taken, scores=np.concatenate([scores[order], tail_scores]))
+        for e, i in zip(ranked.explanations or (), taken):
+            e.update(retriever_rank=int(i) + 1, scorer=float(raw[i]) if i < n else None, ranked=float(scores[i]) if i < n else None)
+        return ranked
 
     @staticmethod
     def _query(ctx: SearchContext) -> str:

@@ -8,7 +8,7 @@ SPEC = StageSpec(
     label="retriever",
     deployment="Retriever",
     consumes=frozenset({"request", "intent"}),
-    produces=frozenset({"candidates"}),
+    produces=frozenset({"candidates", "facets"}),
     build=Retriever.from_config,
     fallback=None,  # nothing to show without candidates: a retriever failure is a 503
     serve=ServeDefaults(num_cpus=0.5, max_ongoing_requests=16, max_queued_requests=64),

@@ -11,6 +11,8 @@ hidden, sunk below the rest, or shown, as ``out_of_stock`` or the request says.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from shopray.api import Filters
@@ -20,6 +22,7 @@ from shopray.embedding import Embedder, encoder_path, index_encoder, shared_embe
 from shopray.follow import Follower
 from shopray.graph import SearchContext
 from shopray.stages.retrieve.constraints import Constraints
+from shopray.stages.retrieve.facets import count_facets
 from shopray.stages.retrieve.index import ChangeFeed, FilterSpec, Hit, HybridQuery, IndexReader, IndexStore, open_store
 
 # How often a retriever looks for a newly published index version.
@@ -88,6 +91,16 @@ class Retriever:
             )
         )
 
+    def _list_ranks(self, reader: IndexReader, vector: np.ndarray, sparse_text: str, filters: FilterSpec) -> dict[str, tuple[int | None, int | None]]:
+        """Each product's 1-based rank in the dense list and in the BM25 list that fusion combines (for ``explain``)."""
+        def ranks(weights: tuple[float, float]) -> dict[str, int]:
+            q = HybridQuery(dense=vector, sparse_text=sparse_text, limit=self.config.prefetch, prefetch=self.config.prefetch,
+                            rrf_k=self.config.rrf_k, weights=weights, filters=filters, hnsw_ef=self.hnsw_ef)
+            return {h.product_id: i for i, h in enumerate((h for h in reader.query(q) if h.score > 0), 1)}  # weight 0: not in that list
+
+        dense, sparse = ranks((1.0, 0.0)), ranks((0.0, 1.0))
+        return {p: (dense.get(p), sparse.get(p)) for p in dense.keys() | sparse.keys()}
+
     def session_vector(self, reader: IndexReader, clicked: list[str]) -> np.ndarray | None:
         hits = reader.retrieve(clicked) if clicked else []
         if not hits:
@@ -95,7 +108,7 @@ class Retriever:
         return _normalise(np.mean([h.vector for h in hits], axis=0))
 
     def retrieve(self, query: str, intent: Intent, filters: Filters | None = None, clicked: list[str] | None = None,
-                 k: int = 10, strict: bool = False, out_of_stock: OutOfStock | None = None) -> CandidateSet:
+                 k: int = 10, strict: bool = False, out_of_stock: OutOfStock | None = None, explain: bool = False) -> CandidateSet:
         """Candidates best first: exact matches to the intent, then (unless ``strict``) each relaxation tier;
         products out of stock as ``out_of_stock`` says (default: the config's)."""
         cfg, reader = self.config, self.index.current
@@ -114,6 +127,7 @@ class Retriever:
         constraints = Constraints.of(intent, hard, cfg.relax_order, cfg.price_band)
         hits: list[Hit] = []
         seen: set[str] = set()
+        ranks: dict[str, tuple[int | None, int | None]] = {}  # explain: the dense and BM25 ranks in the tier that found each
         for n in range(1 + (0 if strict else len(constraints.stated))):
             if n and len(hits) >= max(cfg.min_filtered, k):
                 break
@@ -121,6 +135,8 @@ class Retriever:
                 if h.product_id not in seen:
                     seen.add(h.product_id)
                     hits.append(h)
+            if explain:
+                ranks = self._list_ranks(reader, vector, sparse_text, constraints.relaxed(n)) | ranks
 
         tiers = None
         groups, meets = constraints.groups([h.payload for h in hits]) if constraints.stated else (np.zeros(len(hits), dtype=int), None)
@@ -134,6 +150,13 @@ class Retriever:
         hits = [hits[i] for i in order]
         if meets is not None:
             tiers = Tiers(stated=constraints.stated, groups=groups[order], meets=[meets[i] for i in order])
+        explanations = None
+        if explain:
+            applied = {f: v for f, v in dataclasses.asdict(hard).items() if v not in (None, ())}
+            explanations = [{"dense_rank": ranks.get(h.product_id, (None, None))[0], "bm25_rank": ranks.get(h.product_id, (None, None))[1],
+                             "fused": h.score, "tier": int(groups[i]), "filters": applied,
+                             "session_pull": None if session is None else round(cfg.session_weight * float(h.vector @ session), 6)}
+                            for i, h in zip(order, hits)]
         return CandidateSet(
             ids=[h.product_id for h in hits],
             payloads=[h.payload for h in hits],
@@ -143,12 +166,15 @@ class Retriever:
             notes={"index_version": reader.label},
             tiers=tiers,
             query_vector=query_vector,
+            explanations=explanations,
         )
 
     def run(self, ctx: SearchContext) -> SearchContext:
         req = ctx.request
         intent = ctx.intent or Intent(keywords=req.query, source="none")
         ctx.candidates = self.retrieve(req.query, intent, req.filters, req.session.clicked if req.session else None, k=req.k, strict=req.strict,
-                                       out_of_stock=req.out_of_stock)
+                                       out_of_stock=req.out_of_stock, explain=req.explain)
         ctx.versions["index"] = str(ctx.candidates.notes["index_version"])
+        if req.facets:
+            ctx.facets = count_facets(ctx.candidates.payloads, self.config.facet_values, self.config.price_bands)
         return ctx

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Callable, Iterator, TypeVar
 
@@ -92,12 +92,22 @@ class FilterSpec:
     price_min: float | None = None
     price_max: float | None = None
     in_stock: bool | None = None  # True: leave out products marked out of stock (products without the field are in stock)
+    exclude: tuple[str, ...] = ()  # product ids left out (what a shopper already has, the products recommended from)
 
     def is_empty(self) -> bool:
-        return all(v is None for v in (self.brand, self.category, self.color, self.price_min, self.price_max)) and not self.in_stock
+        return all(v is None for v in (self.brand, self.category, self.color, self.price_min, self.price_max)) and not self.in_stock and not self.exclude
 
     def keywords(self) -> dict[str, str]:
         return {f: getattr(self, f) for f in KEYWORD_FIELDS if getattr(self, f) is not None}
+
+    def admits(self, payload: dict) -> bool:
+        """The engines' filter, for a payload in hand (products chosen from behaviour, not by a query)."""
+        price = payload.get("price")
+        return (all(payload.get(f) == v for f, v in self.keywords().items())
+                and (self.price_min is None or (price is not None and price >= self.price_min))
+                and (self.price_max is None or (price is not None and price <= self.price_max))
+                and not (self.in_stock and payload.get("in_stock") is False)
+                and payload.get("product_id") not in self.exclude)
 
 
 @dataclass(frozen=True)
@@ -248,6 +258,17 @@ class IndexReader(abc.ABC):
         with self._rw.read():
             return self._retrieve(product_ids)
 
+    def recommend(self, positive: list[str], negative: list[str], limit: int, filters: FilterSpec) -> list[Hit]:
+        """Products like ``positive`` and unlike ``negative`` by their dense vectors (Qdrant's recommend query, best-score
+        strategy), best first, the examples themselves left out; unknown ids are ignored, and nothing when no positive id is known."""
+        with self._rw.read():
+            vectors = {h.product_id: h.vector for h in self._retrieve(list(dict.fromkeys(positive + negative)))}
+            liked = [vectors[p] for p in positive if p in vectors]
+            if not liked:
+                return []
+            unseen = replace(filters, exclude=tuple(dict.fromkeys((*filters.exclude, *positive, *negative))))
+            return self._recommend(liked, [vectors[n] for n in negative if n in vectors], limit, unseen)
+
     def products(self) -> list[Product]:
         """Every product in the index, in no particular order."""
         with self._rw.read():
@@ -298,6 +319,9 @@ class IndexReader(abc.ABC):
 
     @abc.abstractmethod
     def _retrieve(self, product_ids: list[str]) -> list[Hit]: ...
+
+    @abc.abstractmethod
+    def _recommend(self, positive: list[np.ndarray], negative: list[np.ndarray], limit: int, filters: FilterSpec) -> list[Hit]: ...
 
     @abc.abstractmethod
     def _payloads(self) -> Iterator[dict]: ...

@@ -56,7 +56,9 @@ def _filter(spec: FilterSpec) -> qe.Filter | None:
     must: list = [qe.FieldCondition(k, match=qe.MatchValue(v)) for k, v in spec.keywords().items()]
     if spec.price_min is not None or spec.price_max is not None:
         must.append(qe.FieldCondition("price", range=qe.RangeFloat(gte=spec.price_min, lte=spec.price_max)))
-    must_not = [qe.FieldCondition(SOLD_OUT, match=qe.MatchValue(1))] if spec.in_stock else []
+    must_not: list = [qe.FieldCondition(SOLD_OUT, match=qe.MatchValue(1))] if spec.in_stock else []
+    if spec.exclude:
+        must_not.append(qe.HasIdCondition({point_id(p) for p in spec.exclude}))
     return qe.Filter(must=must or None, must_not=must_not or None)
 
 
@@ -137,6 +139,12 @@ class EdgeReader(IndexReader):
             with_payload=True,
             with_vector=[DENSE],
         )
+        return [_hit(p) for p in self._shard.query(request)]
+
+    def _recommend(self, positive: list[np.ndarray], negative: list[np.ndarray], limit: int, filters: FilterSpec) -> list[Hit]:
+        query = qe.Query.RecommendBestScore(qe.RecommendQuery([v.tolist() for v in positive], [v.tolist() for v in negative]), using=DENSE)
+        request = qe.QueryRequest(limit=limit, query=query, filter=_filter(filters), with_payload=True, with_vector=[DENSE],
+                                  params=qe.SearchParams(hnsw_ef=self._hnsw_ef))
         return [_hit(p) for p in self._shard.query(request)]
 
     def _retrieve(self, product_ids: list[str]) -> list[Hit]:

@@ -46,7 +46,9 @@ def _filter(spec: FilterSpec) -> qm.Filter | None:
     must: list = [qm.FieldCondition(key=k, match=qm.MatchValue(value=v)) for k, v in spec.keywords().items()]
     if spec.price_min is not None or spec.price_max is not None:
         must.append(qm.FieldCondition(key="price", range=qm.Range(gte=spec.price_min, lte=spec.price_max)))
-    must_not = [qm.FieldCondition(key=SOLD_OUT, match=qm.MatchValue(value=1))] if spec.in_stock else []
+    must_not: list = [qm.FieldCondition(key=SOLD_OUT, match=qm.MatchValue(value=1))] if spec.in_stock else []
+    if spec.exclude:
+        must_not.append(qm.HasIdCondition(has_id=[point_id(p) for p in spec.exclude]))
     return qm.Filter(must=must or None, must_not=must_not or None)
 
 
@@ -106,6 +108,13 @@ class RemoteReader(IndexReader):
             yield from (product_payload(p.payload) for p in points)
             if offset is None:
                 return
+
+    def _recommend(self, positive: list[np.ndarray], negative: list[np.ndarray], limit: int, filters: FilterSpec) -> list[Hit]:
+        query = qm.RecommendQuery(recommend=qm.RecommendInput(positive=[v.tolist() for v in positive], negative=[v.tolist() for v in negative],
+                                                              strategy=qm.RecommendStrategy.BEST_SCORE))
+        result = self._client.query_points(self._collection, query=query, using=DENSE, query_filter=_filter(filters), limit=limit,
+                                           with_payload=True, with_vectors=[DENSE])
+        return [_hit(p) for p in result.points]
 
     def _retrieve(self, product_ids: list[str]) -> list[Hit]:
         records = self._client.retrieve(self._collection, [point_id(p) for p in product_ids], with_payload=True, with_vectors=[DENSE])

@@ -1,0 +1,1 @@
+"""Recommendations (POST /recommend): like a product, for a session, bought together, popular."""
