@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.ray
@@ -52,8 +56,16 @@ def browser():
         chromium.close()
 
 
+@pytest.fixture(scope="module")
+def shoppers(serve_url):
+    """Events, recommendations and suggestions start on a thread beside search: the page's extras answer 503 until then."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while httpx.get(f"{serve_url}/suggest", params={"q": "a"}, timeout=30).status_code == 503 and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 @pytest.fixture
-def page(browser, serve_url):
+def page(browser, serve_url, shoppers):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
@@ -160,7 +172,7 @@ def test_search_slider_and_chips_end_to_end(page):
     expect(page.locator("#request-id")).to_have_text(removed_info.value.headers["x-request-id"])
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.screenshot(path=str(SCREENSHOT.with_name("search-page-chips.png")), full_page=True)
 
     # Restoring brings the chip back.
     page.locator('.restore[data-restore="color"]').focus()
@@ -260,3 +272,280 @@ def test_degraded_answer_with_title_only_products(page):
     for junk in ("undefined", "null", "NaN"):
         assert junk not in text
     assert page.problems == []
+
+
+def _is_recommend(mode: str):
+    return lambda r: r.url.endswith("/recommend") and r.request.method == "POST" and json.loads(r.request.post_data or "{}").get("mode") == mode
+
+
+def _suggest_q(url: str) -> str | None:
+    parsed = urlparse(url)
+    return parse_qs(parsed.query).get("q", [None])[0] if parsed.path.endswith("/suggest") else None
+
+
+def _search(page, query: str) -> tuple[dict, list[str], dict]:
+    """Search from the box; the response, the product ids shown and the request body."""
+    with page.expect_response(_is_search()) as info:
+        page.fill("#q", query)
+        page.press("#q", "Enter")
+    body, ids = _shown(page, info.value)
+    return body, ids, json.loads(info.value.request.post_data)
+
+
+def _money(x: float) -> str:
+    return f"${x:,.2f}".rstrip("0").rstrip(".")  # the page's short currency format: $25, $2.5, $1,000
+
+
+def _band_label(band: dict) -> str:
+    lo, hi = band["price_min"], band["price_max"]
+    if lo is None and hi is None:
+        return "Any price"
+    if lo is None:
+        return f"Under {_money(hi)}"
+    if hi is None:
+        return f"{_money(lo)} and over"
+    return f"{_money(lo)} – {_money(hi)}"
+
+
+def _facet(page, field: str):
+    return page.locator(f'.facet[data-field="{field}"] .facet-value')
+
+
+def _facet_counts(page, field: str) -> list[list[str]]:
+    return _facet(page, field).evaluate_all("els => els.map(e => [e.dataset.value, e.querySelector('.n').textContent])")
+
+
+def test_facets_render_with_counts_and_filter_the_results(page):
+    body, before, sent = _search(page, QUERY)
+    assert sent["facets"] is True
+    facets = body["facets"]
+    for field in ("brand", "category", "color"):
+        assert facets[field], field
+        assert _facet_counts(page, field) == [[f["value"], str(f["count"])] for f in facets[field]]
+    labels = [_band_label(b) for b in facets["price"]]
+    assert labels[0].startswith("Under $") and labels[-1].endswith(" and over")
+    expect(_facet(page, "price").locator(".label")).to_have_text(labels)
+    expect(_facet(page, "price").locator(".n")).to_have_text([str(b["count"]) for b in facets["price"]])
+
+    # A brand that only some of the results have; the facet is a toggle, and it combines with the intent chips.
+    brand = next(f["value"] for f in facets["brand"][:5] if any(r.get("brand") != f["value"] for r in body["results"]))
+    button = _facet(page, "brand").and_(page.locator(f"[data-value={json.dumps(brand)}]"))
+    expect(button).to_have_attribute("aria-pressed", "false")
+    with page.expect_response(_is_search()) as info:
+        button.click()
+    assert json.loads(info.value.request.post_data)["filters"] == {"brand": brand}
+    filtered, ids = _shown(page, info.value)
+    assert ids and ids != before
+    expect(page.locator("ol.results li .brand-name")).to_have_text([brand] * len(ids))  # every result shown has it
+    assert _chip_fields(page) == ["category", "color", "price"]
+    expect(button).to_have_attribute("aria-pressed", "true")
+    expect(button).to_be_focused()
+    expect(_facet(page, "brand")).to_have_count(1)  # a filtered field shows the value applied
+    chip = page.locator('.filter-chip[data-filter="brand"]')
+    expect(chip).to_have_attribute("aria-label", f"Remove brand filter: {brand}")
+    assert f"brand={brand}" in page.url.replace("+", " ")
+
+    # A second click clears it.
+    with page.expect_response(_is_search()) as cleared_info:
+        button.click()
+    assert "filters" not in json.loads(cleared_info.value.request.post_data)
+    _shown(page, cleared_info.value)
+    expect(chip).to_have_count(0)
+    expect(_facet(page, "brand")).to_have_count(len(facets["brand"]))
+
+    # Applied again, then a chip removed: both hold; the filter's remove button clears the filter alone.
+    with page.expect_response(_is_search()) as again_info:
+        button.click()
+    _shown(page, again_info.value)
+    with page.expect_response(_is_search(ignore=["color"])) as both_info:
+        page.locator('.chip[data-field="color"]').click()
+    assert json.loads(both_info.value.request.post_data)["filters"] == {"brand": brand}
+    _shown(page, both_info.value)
+    expect(page.locator("ol.results li .brand-name")).to_have_text([brand] * page.locator("ol.results li").count())
+    chip.focus()
+    with page.expect_response(_is_search(ignore=["color"])) as removed_info:
+        page.keyboard.press("Enter")
+    assert "filters" not in json.loads(removed_info.value.request.post_data)
+    unfiltered, _ = _shown(page, removed_info.value)
+    expect(chip).to_have_count(0)
+    expect(_facet(page, "brand").first).to_be_focused()
+
+    # The cheapest price band filters on its upper edge (price_max is inclusive).
+    band = unfiltered["facets"]["price"][0]
+    assert band["price_min"] is None and band["price_max"] is not None
+    with page.expect_response(_is_search()) as price_info:
+        _facet(page, "price").first.click()
+    assert json.loads(price_info.value.request.post_data)["filters"] == {"price_max": band["price_max"]}
+    priced, _ = _shown(page, price_info.value)
+    assert all(r["price"] <= band["price_max"] for r in priced["results"])
+    expect(page.locator('.filter-chip[data-filter="price"]')).to_contain_text(_band_label(band))
+    assert page.problems == []
+
+
+def test_suggestions_as_you_type_are_picked_with_the_keyboard_or_the_mouse(page):
+    box, listbox = page.locator("#q"), page.locator("#suggestions")
+    options = listbox.get_by_role("option")
+    box.focus()
+    with page.expect_response(lambda r: _suggest_q(r.url) == "nik") as info:
+        page.keyboard.type("nik")
+    got = info.value.json()["suggestions"]
+    assert any(s["kind"] == "category" for s in got)
+    expect(listbox).to_be_visible()
+    expect(box).to_have_attribute("aria-expanded", "true")
+    expect(options.locator(".text")).to_have_text([s["text"] for s in got])
+
+    # Down past the first category suggestion and back up to it.
+    i = next(i for i, s in enumerate(got) if s["kind"] == "category")
+    for key in ["ArrowDown"] * (i + 2) + ["ArrowUp"]:
+        page.keyboard.press(key)
+    expect(options.nth(i)).to_have_attribute("aria-selected", "true")
+    expect(listbox.locator('[aria-selected="true"]')).to_have_count(1)
+    expect(box).to_have_attribute("aria-activedescendant", options.nth(i).get_attribute("id"))
+    with page.expect_response(_is_search()) as search_info:
+        page.keyboard.press("Enter")
+    sent = json.loads(search_info.value.request.post_data)
+    assert sent["query"] == got[i]["text"] and sent["filters"] == {"category": got[i]["category"]}
+    _shown(page, search_info.value)
+    expect(listbox).to_be_hidden()
+    expect(box).to_have_attribute("aria-expanded", "false")
+    expect(box).to_have_value(got[i]["text"])
+    expect(box).to_be_focused()
+    expect(page.locator('.filter-chip[data-filter="category"]')).to_be_visible()
+
+    # Escape closes the list and leaves the text; a click picks.
+    page.keyboard.press("Control+a")
+    with page.expect_response(lambda r: _suggest_q(r.url) == "dri") as dri_info:
+        page.keyboard.type("dri")
+    dri = dri_info.value.json()["suggestions"]
+    expect(options).to_have_count(len(dri))
+    page.keyboard.press("Escape")
+    expect(listbox).to_be_hidden()
+    expect(box).to_have_value("dri")
+    with page.expect_response(lambda r: _suggest_q(r.url) == "dri"):
+        page.keyboard.press("ArrowDown")  # reopens
+    expect(options).to_have_count(len(dri))
+    with page.expect_response(_is_search()) as click_info:
+        options.last.click()
+    sent = json.loads(click_info.value.request.post_data)
+    assert sent["query"] == dri[-1]["text"]
+    assert sent.get("filters") == ({"category": dri[-1]["category"]} if dri[-1]["kind"] == "category" else None)
+    _shown(page, click_info.value)
+    expect(listbox).to_be_hidden()
+    assert page.problems == []
+
+
+def test_a_late_answer_to_an_older_suggestion_request_never_replaces_a_newer_one(page):
+    held = []
+
+    def answer(route):
+        q = _suggest_q(route.request.url)
+        if q == "ni":
+            held.append(route)  # answered only after the newer request
+            return
+        route.fulfill(json={"q": q, "suggestions": [{"text": "newer", "kind": "phrase", "category": None, "score": 1.0}]})
+
+    page.route(re.compile(r"/suggest\?"), answer)
+    page.locator("#q").focus()
+    with page.expect_request(lambda r: _suggest_q(r.url) == "ni"):
+        page.keyboard.type("ni")
+    with page.expect_response(lambda r: _suggest_q(r.url) == "nik"):
+        page.keyboard.type("k")
+    options = page.locator("#suggestions").get_by_role("option")
+    expect(options).to_have_text(["newer"])
+    assert len(held) == 1
+    try:
+        held[0].fulfill(json={"q": "ni", "suggestions": [{"text": "older", "kind": "phrase", "category": None, "score": 1.0}]})
+    except Exception as exc:  # the page may have aborted it: then it can never answer
+        assert "abort" in str(exc).lower() or "cancel" in str(exc).lower(), exc
+    page.wait_for_timeout(500)  # time for a late answer to be (wrongly) shown
+    expect(options).to_have_text(["newer"])
+
+
+def test_a_click_is_sent_as_an_event_and_recommendations_follow_it(page):
+    title = page.locator("#for-you-title")
+    expect(title).to_have_text("Popular right now")  # a new session has no history
+    session = page.evaluate("sessionStorage.getItem('shopray.session')")
+    assert session and session.startswith("web-")
+    body, ids, sent = _search(page, "running shoes")
+    assert sent["session_id"] == session
+
+    item = page.locator("ol.results li").nth(1)
+    clicked = body["results"][1]
+    with page.expect_request(lambda r: r.url.endswith("/events")) as event_info:
+        item.locator(".title button").click()
+    expect(item.locator(".details")).to_be_visible()  # the page answers the click at once, whatever the event does
+    events = json.loads(event_info.value.post_data)["events"]
+    assert [{k: v for k, v in e.items() if k != "event_id"} for e in events] == [
+        {"session_id": session, "type": "click", "product_id": ids[1], "query": "running shoes"}]
+    assert event_info.value.response().status == 202
+
+    # The click reaches the session's features within about a second; the page asks until it has.
+    expect(title).to_have_text("Recommended for you")
+    rail = page.locator("#for-you")
+    expect(rail.locator(".rail-note").first).to_contain_text(clicked["title"])
+    expect(rail.locator(".mini").first).to_be_visible()
+    assert ids[1] not in rail.locator(".mini").evaluate_all("els => els.map(e => e.dataset.productId)")
+    expect(rail.locator(".rail-model code")).to_have_text("qdrant-recommend")
+
+    # The session outlives a reload, and so does what the server knows of it.
+    page.reload()
+    expect(title).to_have_text("Recommended for you")
+    assert page.evaluate("sessionStorage.getItem('shopray.session')") == session
+    assert page.problems == []
+
+
+def test_similar_items_open_under_a_result_without_the_result_itself(page):
+    body, ids, _ = _search(page, "cordless drill")
+    item = page.locator("ol.results li").first
+    with page.expect_request(lambda r: r.url.endswith("/events")):
+        item.locator(".title button").click()  # so the rail is the session's own in the screenshot
+    button = item.locator(".similar-btn")
+    with page.expect_response(_is_recommend("similar")) as info:
+        button.click()
+    assert json.loads(info.value.request.post_data) == {"mode": "similar", "product_id": ids[0], "session_id": page.evaluate(
+        "sessionStorage.getItem('shopray.session')"), "k": 6}
+    similar = info.value.json()
+    panel = item.locator(".similar")
+    expect(panel.locator(".mini")).to_have_count(len(similar["results"]))
+    shown = panel.locator(".mini").evaluate_all("els => els.map(e => e.dataset.productId)")
+    assert shown == [r["product_id"] for r in similar["results"]]
+    assert shown and ids[0] not in shown
+    expect(panel.locator(".model code")).to_have_text(similar["model"])
+    expect(button).to_have_attribute("aria-expanded", "true")
+    expect(button).to_have_attribute("aria-controls", panel.get_attribute("id"))
+
+    expect(page.locator("#for-you-title")).to_have_text("Recommended for you")
+    expect(page.locator(".facets")).to_be_visible()
+    expect(page.locator("#suggestions")).to_be_hidden()
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    button.click()
+    expect(panel).to_have_count(0)
+    expect(button).to_have_attribute("aria-expanded", "false")
+    assert page.problems == []
+
+
+def test_unavailable_recommendations_and_suggestions_leave_search_working(page):
+    unavailable = {"detail": "events, recommendations and suggestions are starting"}
+    page.route(re.compile(r"/(recommend|suggest)(\?|$)"), lambda route: route.fulfill(status=503, headers={"Retry-After": "1"}, json=unavailable))
+    page.route(re.compile(r"/events$"), lambda route: route.abort("internetdisconnected"))
+    page.reload()
+    expect(page.locator("#for-you")).to_contain_text("Recommendations are unavailable right now.")
+
+    with page.expect_response(lambda r: _suggest_q(r.url) == "drill"):
+        page.locator("#q").focus()
+        page.keyboard.type("drill")
+    with page.expect_response(_is_search()) as info:
+        page.keyboard.press("Enter")
+    _shown(page, info.value)
+    expect(page.locator("#suggestions")).to_be_hidden()
+
+    item = page.locator("ol.results li").first
+    with page.expect_request(lambda r: r.url.endswith("/events")):
+        item.locator(".title button").click()
+    expect(item.locator(".details")).to_be_visible()
+    item.locator(".similar-btn").click()
+    expect(item.locator(".similar")).to_have_text("Similar items are unavailable right now.")
+    expect(page.locator("#error")).to_be_empty()
+    assert [p for p in page.problems if not p.startswith("console error: Failed to load resource")] == []

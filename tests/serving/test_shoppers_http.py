@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -115,3 +116,19 @@ def test_an_erased_session_is_forgotten(shop_url, small_catalog):
     erased = httpx.delete(f"{shop_url}/sessions/s-5", headers={"X-Admin-Key": KEY})
     assert erased.status_code == 200 and erased.json()["erased"] == 1
     assert _recommend(shop_url, mode="for_you", session_id="s-5").json()["fallback"] == "no_history"  # this replica, at once
+
+
+def test_no_client_address_and_no_query_text_reach_the_logs(shop_url, small_catalog):
+    import ray
+
+    marker, address = "zebraquokka", "203.0.113.77"  # text and an address that appear nowhere else
+    headers = {"X-Forwarded-For": address}
+    assert httpx.post(f"{shop_url}/search", json={"query": f"{marker} shoes"}, headers=headers, timeout=30).status_code == 200
+    assert httpx.get(f"{shop_url}/suggest", params={"q": marker}, headers=headers).status_code == 200
+    event = {"session_id": "s-6", "type": "view", "product_id": small_catalog[0].product_id, "query": marker}
+    assert httpx.post(f"{shop_url}/events", json={"events": [event]}, headers=headers).status_code == 202
+    time.sleep(2)  # log lines are flushed by the replicas' handlers
+    logs = Path(ray._private.worker.global_worker.node.get_logs_dir_path())
+    files = {f.name: f.read_bytes() for f in logs.rglob("*") if f.is_file()}
+    assert any(b"/suggest 200" in data for data in files.values())  # the access log is among them
+    assert not [name for name, data in files.items() if marker.encode() in data or address.encode() in data]
