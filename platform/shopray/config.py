@@ -230,6 +230,10 @@ class EventsConfig(_Strict):
         default="redis://127.0.0.1:6379/0",
         description="The Redis server of the redis backend; it must run with appendonly yes and appendfsync always for acknowledged events to survive its crash.",
     )
+    redis_password_env: str | None = Field(
+        default="SHOPRAY_REDIS_PASSWORD",
+        description="The environment variable holding the Redis password; the URL never holds it. Unset or empty: no password is sent; null: none is read.",
+    )
     retention_days: float = Field(default=30, gt=0, description="Events whose ts is older than this are purged.")
     half_life_h: float = Field(default=72, gt=0, description="Popularity decay: an event this many hours old weighs half as much as a new one.")
     weights: EventWeights = Field(default_factory=EventWeights, description="What each event type adds to its product's popularity.")
@@ -244,6 +248,10 @@ class EventsConfig(_Strict):
     def log_path(self) -> Path:
         """The SQLite log's file, ``path`` or its default."""
         return (self.path or default_home() / "events" / "events.sqlite").expanduser()
+
+    def redis_password(self) -> str | None:
+        """The password in the variable ``redis_password_env`` names, or None."""
+        return (os.environ.get(self.redis_password_env) or None) if self.redis_password_env else None
 
 
 class SuggestConfig(_Strict):

@@ -15,6 +15,7 @@ from shopray.events import EventLog, RedisEventLog, SqliteEventLog
 
 REDIS_SERVER = Path("/usr/bin/redis-server")
 BACKENDS = ["sqlite", "redis"]
+REDIS_PASSWORD = "test-only-password"
 
 
 def free_port() -> int:
@@ -24,10 +25,11 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A redis-server on a free port, its AOF in ``dir``; restarting it on the same dir reloads what it fsynced."""
+    """A redis-server on a free port, its AOF in ``dir``; restarting it on the same dir reloads what it fsynced.
+    With ``password`` it runs with --requirepass, as prod's does."""
 
-    def __init__(self, dir: Path, appendfsync: str = "always"):
-        self.dir, self.appendfsync, self.port = dir, appendfsync, free_port()
+    def __init__(self, dir: Path, appendfsync: str = "always", password: str | None = None):
+        self.dir, self.appendfsync, self.password, self.port = dir, appendfsync, password, free_port()
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -36,8 +38,9 @@ class RedisServer:
 
     def start(self) -> "RedisServer":
         args = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir), "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", ""]
+        args += ["--requirepass", self.password] if self.password else []
         self.proc = subprocess.Popen([str(REDIS_SERVER), *args, "--logfile", str(self.dir / "redis.log")], cwd=self.dir)
-        client = redis.Redis(port=self.port)
+        client = redis.Redis(port=self.port, password=self.password)
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -75,6 +78,15 @@ def redis_server(tmp_path):
     require_redis()
     (tmp_path / "redis").mkdir()
     server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_server_with_password(tmp_path):
+    require_redis()
+    (tmp_path / "redis-auth").mkdir()
+    server = RedisServer(tmp_path / "redis-auth", password=REDIS_PASSWORD).start()
     yield server
     server.stop()
 

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from shopray.config import EventsConfig
 from shopray.events import Event, EventBatch, EventLog, RedisEventLog, SqliteEventLog, StoredEvent, open_event_log
 
-from .conftest import BACKENDS
+from .conftest import BACKENDS, REDIS_PASSWORD
 
 DAY = 86400.0
 
@@ -125,6 +125,28 @@ def test_open_event_log_picks_the_configured_backend(tmp_path, redis_server):
     assert isinstance(open_event_log(EventsConfig(path=tmp_path / "e.sqlite")), SqliteEventLog)
     assert EventsConfig().log_path() == open_event_log(EventsConfig()).path == Path(os.environ["SHOPRAY_HOME"]) / "events" / "events.sqlite"
     assert isinstance(open_event_log(EventsConfig(backend="redis", redis_url=redis_server.url)), RedisEventLog)
+
+
+def test_redis_backend_authenticates_with_the_password_from_the_configured_variable(redis_server_with_password, monkeypatch, caplog):
+    config = EventsConfig(backend="redis", redis_url=redis_server_with_password.url)
+    monkeypatch.delenv("SHOPRAY_REDIS_PASSWORD", raising=False)
+    with pytest.raises(redis.AuthenticationError, match=r"its password comes from \$SHOPRAY_REDIS_PASSWORD, which is unset or empty"):
+        open_event_log(config)
+    monkeypatch.setenv("SHOPRAY_REDIS_PASSWORD", "not-the-password")
+    with pytest.raises(redis.AuthenticationError, match=r"\$SHOPRAY_REDIS_PASSWORD, which is set"):
+        open_event_log(config)
+    with pytest.raises(redis.AuthenticationError, match="events.redis_password_env is null"):
+        open_event_log(config.model_copy(update={"redis_password_env": None}))
+
+    monkeypatch.setenv("SHOPRAY_REDIS_PASSWORD", REDIS_PASSWORD)
+    with caplog.at_level(logging.WARNING, logger="shopray.events.redis"), open_event_log(config) as log:
+        assert log.append([ev()], time.time()).accepted == 1
+        assert [e.product_id for e in everything(log)] == ["p1"]
+    assert caplog.records == []  # authenticated, the durability check can read the server's config
+    monkeypatch.setenv("OTHER_PASSWORD", REDIS_PASSWORD)
+    monkeypatch.delenv("SHOPRAY_REDIS_PASSWORD")
+    with open_event_log(config.model_copy(update={"redis_password_env": "OTHER_PASSWORD"})) as log:
+        assert len(everything(log)) == 1
 
 
 CHILD = """

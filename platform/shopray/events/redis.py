@@ -7,7 +7,9 @@ Without the AOF a crash loses what came after the last snapshot, with
 ``everysec`` up to a second of acknowledged events; ``RedisEventLog`` logs a
 warning when it sees either. Redis 7 or later (the scripts declare flags), one server (and its
 replicas), not Redis Cluster: a script touches the dedup and session keys it
-computes.
+computes. The password is a parameter, never part of the URL: ``open_event_log``
+reads it from the environment variable ``events.redis_password_env`` names, so
+it stays out of config files.
 
 Layout under ``prefix``: ``:stream`` holds one entry per event (its id, the
 acceptance time in milliseconds plus a counter, is the cursor); ``:key:<key>``
@@ -89,9 +91,9 @@ def _stored(entry_id: str, f: dict[str, str]) -> StoredEvent:
 
 
 class RedisEventLog(EventLog):
-    def __init__(self, url: str, prefix: str = "shopray:events"):
+    def __init__(self, url: str, prefix: str = "shopray:events", password: str | None = None):
         self.prefix = prefix
-        self._db = redis.Redis.from_url(url, decode_responses=True)
+        self._db = redis.Redis.from_url(url, decode_responses=True, password=password)
         self._stream, self._generation = f"{prefix}:stream", f"{prefix}:generation"
         self._append, self._erase, self._purge = (self._db.register_script(s) for s in (APPEND, ERASE, PURGE))
         self._check_durability()
