@@ -1,7 +1,9 @@
 """`shopray loadtest`: run the locust suite headless in its own process and summarise it.
 
 Writes report.json (RPS, p50/p95/p99 per endpoint, failures), locust's HTML
-report and a PNG of latency and RPS over time into --out.
+report and a PNG of latency and RPS over time into --out, and prints the
+per-endpoint figures as a table. ``--tags`` runs part of the mix (search,
+suggest, events, recommend: loadtest/locustfile.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from shopray.bench.report import markdown_table
 from shopray.config import CHECKOUT
 
 
@@ -83,6 +86,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--out", default=None, help="report folder (default artifacts/loadtest-<time>)")
     parser.add_argument("--locustfile", default=str(CHECKOUT / "loadtest" / "locustfile.py"))
+    parser.add_argument("--tags", nargs="+", default=None, help="only the tasks with these tags (default: the whole mix)")
     ns = parser.parse_args(argv)
     out = Path(ns.out or CHECKOUT / "artifacts" / f"loadtest-{time.strftime('%Y%m%d-%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)
@@ -91,14 +95,18 @@ def main(argv: list[str]) -> int:
         "-u", str(ns.users), "-r", str(ns.spawn_rate), "-t", f"{ns.duration}s", "--stop-timeout", "10",
         "--csv", str(out / "locust"), "--csv-full-history", "--html", str(out / "report.html"),
         "--only-summary", "--exit-code-on-error", "0",
-    ]
+    ] + (["--tags", *ns.tags] if ns.tags else [])
     # Its own process: locust's gevent monkey-patching breaks processes that hold torch or Ray.
-    subprocess.run(cmd, check=True, timeout=ns.duration + 120)
+    # The locustfile waits up to 120 s for the shoppers' routes before the run time starts, then locust stops within 120 s.
+    subprocess.run(cmd, check=True, timeout=ns.duration + 240)
     command = "shopray loadtest " + shlex.join(argv)
     report = summarise(out, command)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     png = plot(out)
     agg = report["endpoints"].get("Aggregated", {})
+    print(markdown_table(["endpoint", "requests", "failures", "rps", "p50 ms", "p95 ms", "p99 ms"],
+                         [[name, e["requests"], e["failures"], e["rps"] and round(e["rps"], 2), e["p50_ms"], e["p95_ms"], e["p99_ms"]]
+                          for name, e in report["endpoints"].items()]))
     print(json.dumps({"rps": report["rps"], "requests": agg.get("requests"), "failures": agg.get("failures"), "p50_ms": agg.get("p50_ms"), "p95_ms": agg.get("p95_ms"), "p99_ms": agg.get("p99_ms")}))
     print(f"report: {out / 'report.json'}, {out / 'report.html'}, {png}")
     print(f"command: {command}")
