@@ -131,6 +131,8 @@ def test_narrowed_prices_are_the_numbers_the_query_writes():
     assert "price_max" not in narrowed(SCHEMA, {}, "dove anti-dandruff shampoo, 16 oz")["properties"]
     assert narrowed(SCHEMA, {}, "2x4 lumber 8 ft under 20")["properties"]["price_max"]["enum"] == [20]
     assert narrowed(SCHEMA, {}, '20 in. x 20" pillow 50% off under 30 dollars')["properties"]["price_max"]["enum"] == [30]
+    assert narrowed(SCHEMA, {}, "catan board game, 2-4 players, ages 8+ under 50")["properties"]["price_max"]["enum"] == [2, 50]
+    assert narrowed(SCHEMA, {}, "3-light vanity fixture 2 gang box under 60")["properties"]["price_max"]["enum"] == [60]
 
 
 @pytest.mark.parametrize("phrase", sorted({*TRAIN.cheap, *HELDOUT.cheap}))

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import re
 
-# A number followed by a unit or a dimension is a size ("16 oz", "20 in x 20 in", "2x4"), not a price.
-_UNITS = (r"oz|fl|in|inch(?:es)?|ft|feet|foot|lbs?|pounds?|gal(?:lons?)?|qt|pt|ml|mm|cm|kg|g|l|v|volts?|w|watts?|amps?|mah|gb|tb|mb"
-          r"|hz|khz|ghz|pack|pk|pcs?|pieces?|count|ct|sq|cu|gauge|ga|awg|btu|psi|rpm|mph|cfm|lumens?")
-# A number that can be a price; one inside a fraction ("1/2 to 1 pvc elbow") or followed by a unit is a size.
-PRICE_DIGITS = rf"(?<![\d./])(?<!\dx)(?<!\dx )(\d+(?:\.\d+)?)(?![\d/])(?!\s*(?:(?:{_UNITS})\b|[%\"'”″]|x\s*\d))"
+# A number followed by a unit, a count noun or a dimension is a size or a count ("16 oz", "20 in x 20 in", "2x4",
+# "2-light", "4 players", "ages 8+"), not a price.
+_UNITS = (r"oz|fl|in|inch(?:es)?|ft|feet|foot|lbs?|pounds?|gal(?:lons?)?|qts?|quarts?|pt|ml|mm|cm|kg|g|l|v|volts?|w|watts?|amps?|mah"
+          r"|gb|tb|mb|hz|khz|ghz|pack|pk|pcs?|pieces?|count|ct|sq|cu|gauge|ga|awg|btu|psi|rpm|mph|cfm|lumens?|ply|tbsp|tsp"
+          r"|players?|people|persons?|seats?|seater|drawers?|shel(?:f|ves)|tiers?|burners?|cups?|slices?|ports?|outlets?|speeds?"
+          r"|lights?|gang|handles?|doors?|panels?|blades?|steps?|wheels?|sheets?|rolls?|bags?|bottles?|cans?|servings?|layers?"
+          r"|years?|yrs?|months?|days?|hours?|hrs?")
+PRICE_DIGITS = rf"(?<![\d./])(?<!\dx)(?<!\dx )(?<!ages )(?<!age )(\d+(?:\.\d+)?)(?![\d/])(?!\s*-?\s*(?:(?:{_UNITS})\b|[%\"'”″]|x\s*\d))"
 
 # Words that ask for something cheap without a number; the LLM may say "cheap" only for a query holding one.
 CHEAP = re.compile(r"\b(?:cheap|cheapest|budget|affordable|inexpensive|bargain|economical|low[ -]?(?:cost|priced?))\b")
