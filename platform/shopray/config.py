@@ -275,7 +275,7 @@ class SuggestConfig(_Strict):
         ge=2,
         description="Times a past query must have been searched before it is suggested to anyone: a rare query may be personal.",
     )
-    min_products: int = Field(default=3, ge=1, description="Products whose titles must share a title phrase (2-4 words) before it is suggested.")
+    min_products: int = Field(default=3, ge=1, description="Products whose titles must share a title word or phrase (1-4 words) before it is suggested.")
     max_phrases: int = Field(
         default=20_000,
         ge=1,

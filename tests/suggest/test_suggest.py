@@ -52,7 +52,7 @@ def test_the_last_word_completes_as_a_prefix_case_insensitively(small):
     assert texts(small, "stainless ste") == ["stainless steel", "stainless steel skillet"]
     assert texts(small, "nike ") == ["nike", "nike running", "nike pegasus", "nike hoodies"]  # heaviest first
     assert texts(small, "drill") == ["drill driver kit", "drills"]  # equal weights: alphabetical
-    assert texts(small, "drill ") == ["drill driver kit"]  # a complete word ends there
+    assert texts(small, "drill ") == ["drill driver kit", "drills"]  # a complete word ends there ("drills" is also indexed as "drill")
 
 
 def test_typos_in_earlier_words_and_in_the_word_being_typed(small):

@@ -69,8 +69,11 @@ class Shoppers:
             log.exception("events: the retention purge failed")
 
     def record(self, events: list[Event]) -> Appended:
-        """Append durably (the caller answers 202 only after this returns)."""
-        return self.log.append(events, time.time())
+        """Append durably (the caller answers 202 only after this returns); the features fold them in next, not at the
+        next read, which would answer from the state before them."""
+        appended = self.log.append(events, time.time())
+        self.follow()
+        return appended
 
     def history(self, session_id: str) -> list[str]:
         """The session's recent products, most recent last, as a search's session signal."""

@@ -28,7 +28,7 @@ _CLAUSE = re.compile(r"\s[-–|]\s|[,;()]")
 # A title phrase that starts or ends on a function word ("shampoo for") is half a phrase;
 # Zipf 6 in English (once per 1,000 words) is where "for", "with" and "the" sit and product words do not.
 _FUNCTION_ZIPF = 6.0
-_NGRAM_SIZES = (2, 3, 4)
+_NGRAM_SIZES = (1, 2, 3, 4)
 _PRECEDENCE: dict[Kind, int] = {"brand": 0, "category": 0, "phrase": 1, "query": 2}
 
 
@@ -99,7 +99,7 @@ def _heaviest(entries: list[Entry], n: int) -> list[Entry]:
 
 
 def _title_ngrams(titles: Iterable[str]) -> Counter[str]:
-    """In how many titles each 2-4 word phrase occurs, for phrases that start and end on a content word and that no longer phrase always extends."""
+    """In how many titles each 1-4 word phrase occurs, for phrases that start and end on a content word and that no longer phrase always extends."""
     counts: Counter[str] = Counter()
     edge_ok: dict[str, bool] = {}
     for title in titles:
@@ -108,7 +108,8 @@ def _title_ngrams(titles: Iterable[str]) -> Counter[str]:
             words = words_of(clause)
             for i, first in enumerate(words):
                 for n in _NGRAM_SIZES:
-                    if i + n <= len(words) and _edge(first, edge_ok) and _edge(words[i + n - 1], edge_ok):
+                    # A bare number inside is a fraction's or a size's piece ("cordless 1/4 hex" reads "cordless 1 4 hex").
+                    if i + n <= len(words) and _edge(first, edge_ok) and _edge(words[i + n - 1], edge_ok) and not any(w.isdigit() for w in words[i : i + n]):
                         grams.add(" ".join(words[i : i + n]))
         counts.update(grams)
     # A phrase always followed by the same word is a prefix of the longer one, which completes it anyway ("drill driver" -> "drill driver kit").
