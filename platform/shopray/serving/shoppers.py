@@ -69,10 +69,13 @@ class Shoppers:
             log.exception("events: the retention purge failed")
 
     def record(self, events: list[Event]) -> Appended:
-        """Append durably (the caller answers 202 only after this returns); the features fold them in next, not at the
-        next read, which would answer from the state before them."""
+        """Append durably (the caller answers 202 only after this returns). This replica's features fold the batch in
+        before it is acknowledged, so a shopper's next request here sees it; other replicas follow within refresh_s."""
         appended = self.log.append(events, time.time())
-        self.follow()
+        try:
+            self.behaviour.refresh()
+        except Exception:  # the events are stored; the next refresh folds them in
+            log.exception("events: folding a new batch into the features failed")
         return appended
 
     def history(self, session_id: str) -> list[str]:
