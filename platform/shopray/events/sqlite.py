@@ -13,6 +13,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from shopray import durable
 from shopray.events.log import Appended, EventLog
 from shopray.events.model import Event, StoredEvent
 
@@ -44,10 +45,7 @@ class SqliteEventLog(EventLog):
             db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")  # an acknowledged event survives a power cut, not only a crash
-        return db
+        return durable.connect(self.path)
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:

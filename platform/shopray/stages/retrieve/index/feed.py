@@ -21,6 +21,7 @@ from typing import Iterator
 
 import numpy as np
 
+from shopray import durable
 from shopray.domain import Vocabulary
 
 SCHEMA = """
@@ -68,11 +69,7 @@ class ChangeFeed:
         return cls(Path(root) / name / "feed.sqlite")
 
     def _connect(self) -> sqlite3.Connection:
-        # A connection per call: readers and the writer may be on different threads.
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")  # an acknowledged change survives a power cut, not only a crash
-        return db
+        return durable.connect(self.path)
 
     @contextmanager
     def writing(self) -> Iterator["FeedWriter"]:
