@@ -17,7 +17,7 @@ import time
 
 from shopray.bench.report import print_command
 from shopray.tuning.dotted import apply_dotted
-from shopray.tuning.pipeline_trial import evaluate_pipeline, load_judgments_for
+from shopray.tuning.pipeline_trial import cases_of, evaluate_pipeline, load_judgments_for
 from shopray.tuning.trials import JudgmentsSpec, PipelineTrialSettings
 
 
@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     tuned = apply_dotted({"app": base}, {k: v for k, v in best.items() if k.startswith("app.")})["app"]
     for name, app in (("defaults", base), ("best", tuned)):
         t0 = time.time()
-        r = evaluate_pipeline(PipelineTrialSettings(app=app, diversity_weight=ns.diversity_weight), held)
-        print(json.dumps({"config": name, "held_out_queries": len(held), **{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}, "s": round(time.time() - t0, 1)}), flush=True)
+        r = evaluate_pipeline(PipelineTrialSettings(app=app, diversity_weight=ns.diversity_weight), cases_of(held))
+        print(json.dumps({"config": name, "held_out_queries": len(held), **{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items() if k != "per_query"}, "s": round(time.time() - t0, 1)}), flush=True)
     return 0
 
 

@@ -107,7 +107,11 @@ class Explanation(BaseModel):
     session_pull: float | None = Field(default=None, description="How far the session's products pulled the query vector toward this product (weight x cosine); null without a session.")
     retriever_rank: int | None = Field(default=None, description="1-based rank in the retriever's order, which the ranker re-orders.")
     scorer: float | None = Field(default=None, description="The scorer's own score (the cross-encoder's logit, or the bi-encoder's cosine); null: below ranker.top_n, not scored.")
-    ranked: float | None = Field(default=None, description="The ranker's final score: the scorer's with the session's pull and the fusion with the retriever's order.")
+    session_affinity: float | None = Field(default=None, description="Cosine to the session's products, a ranking feature (ranker.session_weight); null without a session or unscored.")
+    popularity: float | None = Field(default=None, description="Popularity from shoppers' events, 0..1 (log scale), a ranking feature (ranker.popularity_weight); "
+                                     "null when no scored product has events, or unscored.")
+    ranked: float | None = Field(default=None, description="The ranker's final score: the fusion of the scorer's and the retriever's orders plus the weighted "
+                                 "behaviour features (ranker.*_weight).")
     rank_before_diversity: int | None = Field(default=None, description="1-based rank before the diversifier chose the page.")
     rank: int | None = Field(default=None, description="1-based rank shown.")
 

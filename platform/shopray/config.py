@@ -191,7 +191,16 @@ class RankerConfig(_Strict):
     batch_max_size: int = Field(default=8, ge=1, le=256, description="Serve: most concurrent requests whose pairs are scored together (@serve.batch max_batch_size); 1 turns batching off.")
     batch_wait_timeout_s: float = Field(default=0.005, ge=0, le=1, description="Serve: longest the first request of a batch waits for others to join it.")
     top_n: int = Field(default=50, ge=1, le=1000, description="Retriever candidates the ranker scores; the rest keep retriever order below them.")
-    session_weight: float = Field(default=0.2, ge=0, le=1, description="Weight of similarity to clicked products in the final score.")
+    session_weight: float = Field(
+        default=1.0, ge=0, le=10,
+        description="Weight of session affinity (a candidate's cosine to the session's clicked products) in the final score, in the "
+        "fusion's units: weight x feature / (rrf_k + 1), so 1 x a feature of 1 is worth the top place of one fused list. 0: off.",
+    )
+    popularity_weight: float = Field(
+        default=1.0, ge=0, le=10,
+        description="Weight of popularity (log of the product's decayed event count over the most popular product's, 0..1, from "
+        "POST /events) in the final score, in the same units as session_weight. 0: off, and the ranker does not read the event log.",
+    )
     retriever_weight: float = Field(
         default=1.0, ge=0,
         description="RRF weight of the retriever's order, against 1 for the scorer's, in the final order of the top N: the retriever's "

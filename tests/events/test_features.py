@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 
@@ -173,3 +174,21 @@ def test_both_backends_give_the_same_features_for_the_same_events(request, tmp_p
     assert tailed["sqlite"]["recent"]["s7"] and after["recent"]["s7"] == []
     assert 2000 < after["counts"][0] < tailed["sqlite"]["counts"][0] < 3000
     assert sum(map(bool, after["together"].values())) > 100 and after["queries"][0][0] == "running shoes"
+
+
+def test_log_popularity_is_a_log_ratio_to_the_top_product_and_zero_without_events(log):
+    now = time.time()
+    # Decayed weighted counts at `now`: "top" 8 purchases = 64, "some" one click = 2, "old" one view two half-lives ago = 1/4.
+    log.append([ev(f"s{i}", "top", "purchase", ts=now) for i in range(8)] + [ev("s9", "some", "click", ts=now), ev("s9", "old", ts=now - 7200)], now)
+    b = behaviour(log, half_life_h=1)
+    got = b.log_popularity(["top", "some", "old", "unseen"], now=now)
+    assert got == pytest.approx([1.0, math.log1p(2) / math.log1p(64), math.log1p(0.25) / math.log1p(64), 0.0])
+    # Linear popularity puts "some" at 1/32: the log keeps it well clear of a product without events.
+    assert got[1] > 0.25 > b.popularity(["some"])["some"]
+    # The whole log decays together, so the ratios hold an hour later only approximately, and stay ordered.
+    later = b.log_popularity(["top", "some", "old", "unseen"], now=now + 3600)
+    assert later[0] == pytest.approx(1.0) and later[0] > later[1] > later[2] > later[3] == 0.0
+
+
+def test_log_popularity_of_an_empty_log_is_zero(log):
+    assert behaviour(log).log_popularity(["a", "b"]).tolist() == [0.0, 0.0]

@@ -99,6 +99,41 @@ def test_ranker_fuses_its_order_with_the_retriever_order(weight, expected):
     assert ranked.ids == expected and np.all(np.diff(ranked.scores) <= 0)
 
 
+class _Popularity:
+    def __init__(self, values: dict[str, float]):
+        self.values, self.reads = values, 0
+
+    def follow(self, every_s: float) -> None:
+        pass
+
+    def log_popularity(self, product_ids):
+        self.reads += 1
+        return np.array([self.values.get(p, 0.0) for p in product_ids])
+
+
+def test_popularity_and_session_affinity_are_features_weighted_in_the_fusion():
+    """Retriever and scorer agree on a b c d; "d" is popular, "c" is like the session's clicks. Each weight lifts its
+    product in fusion units (weight x feature / (rrf_k + 1)), and the explanation carries both features."""
+    from shopray.config import RankerConfig
+
+    vectors = np.eye(4, 384, dtype=np.float32)
+    cands = CandidateSet(ids=list("abcd"), payloads=[{}] * 4, scores=np.array([4.0, 3, 2, 1]), embeddings=vectors,
+                         session_vector=vectors[2], explanations=[{} for _ in range(4)])
+    popularity = _Popularity({"d": 1.0, "a": 0.1})
+
+    def order(session: float, pop: float, source=popularity) -> list[str]:
+        return Ranker(_FixedScorer([4.0, 3, 2, 1]), RankerConfig(session_weight=session, popularity_weight=pop), popularity=source).rank("q", cands).ids
+
+    assert order(0, 0) == list("abcd") and popularity.reads == 0  # weight 0: the log is never read
+    assert order(0, 0.05)[:2] == ["a", "b"]  # 0.05 / 61 breaks a near tie (c, d) but not the gap from first to fourth (2/61 - 2/64)
+    assert order(0, 3.0)[0] == "d" and order(3.0, 0)[0] == "c"
+    assert order(3.0, 3.0, _Popularity({}))[0] == "c"  # no product has events: popularity is left out, not a tie of zeros
+    ranked = Ranker(_FixedScorer([4.0, 3, 2, 1]), RankerConfig(session_weight=1, popularity_weight=1), popularity=popularity).rank("q", cands)
+    explained = dict(zip(ranked.ids, ranked.explanations))
+    assert explained["c"]["session_affinity"] == pytest.approx(1.0) and explained["a"]["session_affinity"] == pytest.approx(0.0)
+    assert explained["d"]["popularity"] == 1.0 and explained["b"]["popularity"] == 0.0
+
+
 def test_diversity_zero_keeps_ranker_order_and_one_spreads_brands(pipeline):
     # 25 results: the test catalog's 35 shoes come in 20 brands, so the ranker's order must repeat some; at k=10
     # whether it did was down to near-ties between bf16 vectors.
@@ -158,3 +193,19 @@ def test_explain_says_how_each_result_got_its_place(pipeline, small_catalog):
     assert any(r.explanation.rank != r.explanation.rank_before_diversity for r in moved.results)  # diversity moved something
     with_session = pipeline.search(SearchRequest(query="shoes", k=3, explain=True, session=SessionSignal(clicked=[target.product_id])))
     assert all(r.explanation.session_pull is not None for r in with_session.results)
+
+
+def test_synthetic_shoppers_search_with_their_sessions_and_behaviour_lifts_ndcg(app_config, tmp_path):
+    """pipeline-hpo's ``sessions`` judgments: the trial's own event log, each search with its session's clicks."""
+    from shopray.config import RankerConfig
+    from shopray.tuning.pipeline_trial import evaluate_pipeline, prepare
+    from shopray.tuning.trials import JudgmentsSpec, PipelineTrialSettings
+
+    cases, app = prepare(JudgmentsSpec(source="sessions", queries=60, seed=0), app_config, tmp_path)
+    assert app.events.path == tmp_path / "events.sqlite" and app_config.events.path != app.events.path
+    assert len(cases) == 60 and all(c.clicked for c in cases)
+    settings = PipelineTrialSettings(diversity_weight=0.0)
+    off = app.model_copy(update={"ranker": RankerConfig(session_weight=0, popularity_weight=0), "retriever": app.retriever.model_copy(update={"session_weight": 0})})
+    on = app.model_copy(update={"ranker": RankerConfig(session_weight=1.5, popularity_weight=1.5)})
+    without, with_behaviour = (evaluate_pipeline(settings, cases, a)["per_query"] for a in (off, on))
+    assert np.mean(with_behaviour) > np.mean(without) + 0.05, (np.mean(with_behaviour), np.mean(without))

@@ -80,6 +80,15 @@ def test_a_long_text_completes_from_its_tail_and_keeps_its_head(small):
     assert texts(small, "nike pegasus 40 x") == []  # a one-word tail would complete to anything
 
 
+def test_the_last_word_completes_among_titles_holding_every_earlier_word(small):
+    # No phrase runs "nike bl..." (the titles read "Nike ... - Black"): the titles holding every earlier word complete
+    # the last one, most titles first.
+    assert [(s.text, s.kind, s.score) for s in small.suggest("nike bl")] == [("nike black", "phrase", 2.0), ("nike blue", "phrase", 1.0)]
+    assert texts(small, "stainles skil") == ["stainless skillet"]  # an earlier word is corrected to a title word
+    assert texts(small, "nike bl ") == []  # a finished word is not completed
+    assert texts(small, "weber fr") == []  # "fryer" never shares a title with "weber"
+
+
 def test_kinds_and_category_paths(small):
     by_text = {s.text: s for q in ("weber", "grills", "black g", "drill", "nike") for s in small.suggest(q, k=20)}
     assert (by_text["weber"].kind, by_text["weber"].category) == ("brand", None)
@@ -166,6 +175,7 @@ def test_demo_completions_and_typos(demo):
     assert all(t.startswith("iphone") for t in texts(suggester, "ipho"))
     assert texts(suggester, "runing sh")[:2] == ["running shoes", "running shorts"]
     assert texts(suggester, "Bose QuietComfort Ultra Noise Cancelli")[0].startswith("bose quietcomfort ultra noise cancelling")
+    assert {"cordless drill", "cordless driver"} <= set(texts(suggester, "cordless dr"))  # titles read "Cordless 1/2\" Drill Driver Kit"
 
 
 def test_demo_suggestions_name_real_brands_and_category_paths(demo):

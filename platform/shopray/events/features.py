@@ -14,7 +14,9 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict
-from typing import Iterable
+from typing import Iterable, Sequence
+
+import numpy as np
 
 from shopray.config import EventsConfig
 from shopray.events.log import EventLog
@@ -145,6 +147,21 @@ class Behaviour:
         with self._lock:
             s = self._state
             return {p: s.popularity.get(p, 0.0) / s.top if s.top > 0 else 0.0 for p in product_ids}
+
+    def log_popularity(self, product_ids: Sequence[str], now: float | None = None) -> np.ndarray:
+        """Each product's ``log1p`` of its decayed, weighted event count at ``now``, over the most popular product's: 0..1.
+
+        The log keeps a product with a handful of purchases distinguishable from one without events, where the linear
+        ratio of ``popularity`` would put everything below the few best sellers at about 0."""
+        now = time.time() if now is None else now
+        with self._lock:
+            s = self._state
+            if s.top <= 0 or s.t0 is None:
+                return np.zeros(len(product_ids))
+            decay = 2.0 ** ((s.t0 - now) / s.half_life_s)
+            values = np.array([s.popularity.get(p, 0.0) for p in product_ids]) * decay
+            top = s.top * decay
+        return np.log1p(values) / np.log1p(top) if top > 0 else np.zeros(len(product_ids))
 
     def popular(self, k: int, exclude: Iterable[str] = ()) -> list[tuple[str, float]]:
         """The ``k`` most popular products and their ``popularity``, highest first."""

@@ -23,6 +23,7 @@ from symspellpy import SymSpell, Verbosity
 
 from shopray.config import SuggestConfig
 from shopray.domain import Product
+from shopray.suggest.cooccur import TitleWords
 from shopray.suggest.phrases import Entry, Kind, catalog_entries, merge, query_entries, words_of
 
 MAX_QUERY_CHARS = 100  # characters of q read; the rest is ignored, not refused
@@ -108,14 +109,16 @@ def _speller(counts: dict[str, int], max_edits: int) -> SymSpell:
 
 
 class Suggester:
-    def __init__(self, catalog: list[Entry], config: SuggestConfig):
+    def __init__(self, catalog: list[Entry], config: SuggestConfig, titles: TitleWords | None = None):
+        """``titles``: the catalog's title words, which complete the last word when no phrase completes the text."""
         self.config = config
-        self._catalog = catalog
+        self._catalog, self._titles = catalog, titles
         self._index = _Index(catalog, config.max_edits)
 
     @classmethod
     def from_products(cls, products: list[Product], config: SuggestConfig) -> "Suggester":
-        return cls(catalog_entries(products, min_products=config.min_products, max_phrases=config.max_phrases), config)
+        entries = catalog_entries(products, min_products=config.min_products, max_phrases=config.max_phrases)
+        return cls(entries, config, TitleWords(p.title for p in products))
 
     def __len__(self) -> int:
         return len(self._index.entries)
@@ -145,6 +148,18 @@ class Suggester:
             if found:
                 head = "".join(f"{w} " for w in words[:start])
                 return _suggestions(index, found, head)
+        return self._last_word(index, words, k) if typing and len(words) > 1 else []
+
+    def _last_word(self, index: _Index, words: list[str], k: int) -> list[Suggestion]:
+        """The earlier words kept (each corrected when no title holds it), the last completed from the titles holding them all."""
+        titles = self._titles
+        if titles is None:
+            return []
+        head = [w if w in titles else next((o for o in index.word_options(w) if o in titles), w) for w in words[:-1]]
+        for partial in index.beginning_options(words[-1]):
+            if found := titles.complete(head, partial, k):
+                prefix = " ".join(head)
+                return [Suggestion(text=f"{prefix} {word}", kind="phrase", score=float(n)) for word, n in found]
         return []
 
 

@@ -62,7 +62,14 @@ class ParserTrialSettings(_Strict):
 
 
 class JudgmentsSpec(_Strict):
-    source: Literal["homedepot", "synthetic", "csv"] = Field(default="synthetic", description="homedepot: the dev judgments in ../shared/data/homedepot (needs the 'homedepot' index); synthetic: graded queries generated from the demo catalog; csv: `path`.")
+    source: Literal["homedepot", "synthetic", "sessions", "csv"] = Field(
+        default="synthetic",
+        description="homedepot: the dev judgments in ../shared/data/homedepot (needs the 'homedepot' index); synthetic: graded queries generated from "
+        "the demo catalog; sessions: synthetic shoppers over the indexed catalog (shopray.events.synthetic), each search with its session's clicks "
+        "and the shoppers' events as popularity; csv: `path`.",
+    )
+    signal: bool = Field(default=True, description="sessions: whether the shoppers' clicks and events follow the same taste as the grades; false measures "
+                         "what the behaviour features cost when they carry no information.")
     path: Path | None = Field(default=None, description="CSV with query,product_id,relevance (source: csv).")
     queries: int = Field(default=200, ge=1, description="Judged queries evaluated per trial (sampled with `seed`).")
     split: Literal["all", "train", "val"] = Field(

@@ -1,18 +1,22 @@
 """Stage 3, rank: re-score the retriever's top N and fuse the scorer's order with the retriever's.
 
-The scorer (``scorers``) gives each of the top ``top_n`` candidates a score;
-similarity to the session's clicked products is added to it. The final order
-of the top N is a reciprocal-rank fusion of the scorer's order and the
-retriever's (``retriever_weight``; 0 keeps the scorer's order); the rest keep
-retriever order below. ``arun`` takes the scoring coroutine the Serve
-deployment batches across requests with.
+The scorer (``scorers``) gives each of the top ``top_n`` candidates a score.
+The final order of the top N is a reciprocal-rank fusion of the scorer's order
+and the retriever's (``retriever_weight``), plus two behaviour features in the
+fusion's units: session affinity (cosine to the session's clicked products)
+and popularity (from the event log, ``Popularity``). Fusing ranks rather than
+adding to raw scores keeps the weights meaningful whichever scorer answers: a
+cross-encoder's logits and a bi-encoder's cosines differ in scale, so weights
+tuned with one carry over to the other. With no fusion weight and no feature,
+the scorer's order stands. The rest keep retriever order below. ``arun`` takes
+the scoring coroutine the Serve deployment batches across requests with.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -20,6 +24,7 @@ from shopray.bootstrap.keys import AUTO, AutoModel
 from shopray.config import AppConfig, RankerConfig
 from shopray.domain import CandidateSet
 from shopray.embedding import shared_embedder
+from shopray.events import Behaviour, open_event_log
 from shopray.follow import Follower
 from shopray.graph import SearchContext
 from shopray.stages.rank.scorers import BIENCODER, BiEncoderScorer, Scorer, follow_scorer, resolver
@@ -30,6 +35,14 @@ log = logging.getLogger(__name__)
 ScoreFn = Callable[[str, CandidateSet], Awaitable[tuple[np.ndarray, str]]]
 
 
+class Popularity(Protocol):
+    """What the ranker reads of shoppers' behaviour (``shopray.events.Behaviour``)."""
+
+    def follow(self, every_s: float) -> None: ...
+
+    def log_popularity(self, product_ids: Sequence[str]) -> np.ndarray: ...
+
+
 def follow_catalog(config: AppConfig) -> Follower[str, IndexManifest]:
     """The manifest of the served index, which ``model: auto`` is keyed by."""
     store = open_store(config.index)
@@ -38,18 +51,25 @@ def follow_catalog(config: AppConfig) -> Follower[str, IndexManifest]:
 
 class Ranker:
     def __init__(self, scorer: Scorer | Follower[str, Scorer], config: RankerConfig, fallback: Callable[[], Scorer] | None = None,
-                 auto: AutoModel | None = None, catalog: Follower[str, IndexManifest] | None = None):
+                 auto: AutoModel | None = None, catalog: Follower[str, IndexManifest] | None = None,
+                 popularity: Popularity | None = None, popularity_every_s: float = 1.0):
         """``fallback`` makes the scorer that answers while the followed model is missing; ``auto`` and the served
-        ``catalog`` say whether that model is being trained."""
+        ``catalog`` say whether that model is being trained; ``popularity`` is followed every ``popularity_every_s``."""
         self.scorers = scorer if isinstance(scorer, Follower) else Follower.fixed(scorer, scorer.version)
         self.config, self.auto, self.catalog = config, auto, catalog
         self._fallback, self._fallback_scorer = fallback, None
+        self.popularity, self._popularity_every_s = popularity, popularity_every_s
 
     @classmethod
     def from_config(cls, config: AppConfig) -> "Ranker":
         auto = AutoModel("ranker", config.bootstrap.ranker, config.ranker.registry)
         catalog = follow_catalog(config) if config.ranker.model == AUTO and config.ranker.kind != BIENCODER else None
-        ranker = cls(follow_scorer(config, auto, catalog), config.ranker, lambda: BiEncoderScorer(shared_embedder(config.embedding)), auto, catalog)
+        popularity = None
+        if config.ranker.popularity_weight > 0:
+            popularity = Behaviour(open_event_log(config.events), config.events)
+            popularity.refresh()
+        ranker = cls(follow_scorer(config, auto, catalog), config.ranker, lambda: BiEncoderScorer(shared_embedder(config.embedding)), auto, catalog,
+                     popularity, config.events.refresh_s)
         if (why := ranker.missing()) is not None:
             log.warning("no cross-encoder %r yet: the bi-encoder answers (degraded: %s)", config.ranker.model, why)
             assert ranker.scorer is not None  # load the fallback now, not on the first request
@@ -89,18 +109,36 @@ class Ranker:
             return candidates
         head = candidates.take(range(n))
         scores = raw = self.scorer.score_many([(query, head)])[0] if head_scores is None else np.asarray(head_scores, dtype=float)
-        if candidates.session_vector is not None and self.config.session_weight > 0:
-            scores = scores + self.config.session_weight * (head.embeddings @ candidates.session_vector)
-        if self.config.retriever_weight > 0:
-            scores = fuse_with_retriever(scores, self.config.retriever_weight, self.config.rrf_k)
+        affinity, popularity = self.behaviour(head)
+        cfg = self.config
+        if cfg.retriever_weight > 0 or affinity is not None or popularity is not None:
+            scores = fuse_with_retriever(scores, cfg.retriever_weight, cfg.rrf_k)
+            for weight, feature in ((cfg.session_weight, affinity), (cfg.popularity_weight, popularity)):
+                if feature is not None:
+                    scores = scores + weight * feature / (cfg.rrf_k + 1)
         order = np.lexsort((-scores, head.groups()))  # by score within each constraint group, never across
         # The unscored tail stays below every scored item, in retriever order (which is by group too).
         tail_scores = float(scores.min()) - 1.0 - np.arange(len(candidates) - n) * 1e-6
         taken = np.concatenate([order, np.arange(n, len(candidates))])
         ranked = candidates.take(taken, scores=np.concatenate([scores[order], tail_scores]))
         for e, i in zip(ranked.explanations or (), taken):
-            e.update(retriever_rank=int(i) + 1, scorer=float(raw[i]) if i < n else None, ranked=float(scores[i]) if i < n else None)
+            scored = i < n
+            e.update(retriever_rank=int(i) + 1, scorer=float(raw[i]) if scored else None, ranked=float(scores[i]) if scored else None,
+                     session_affinity=float(affinity[i]) if scored and affinity is not None else None,
+                     popularity=float(popularity[i]) if scored and popularity is not None else None)
         return ranked
+
+    def behaviour(self, head: CandidateSet) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The head's session affinity and popularity, each None where its weight is 0 or there is nothing to read."""
+        affinity = popularity = None
+        if head.session_vector is not None and self.config.session_weight > 0:
+            affinity = head.embeddings @ head.session_vector
+        if self.popularity is not None and self.config.popularity_weight > 0:
+            self.popularity.follow(self._popularity_every_s)
+            popularity = self.popularity.log_popularity(list(head.ids))
+            if not popularity.any():
+                popularity = None
+        return affinity, popularity
 
     @staticmethod
     def _query(ctx: SearchContext) -> str:
