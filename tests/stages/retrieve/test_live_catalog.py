@@ -291,3 +291,27 @@ def test_a_copy_that_missed_a_delta_gets_it_before_the_next(tmp_path, embedder, 
     reader.catch_up(store.feed)  # and now the other copy
     seen.append({h.product_id: h.payload["price"] for h in reader.retrieve(ids[:4])})
     assert seen == [{ids[0]: 3.0, ids[1]: 4.0, ids[2]: 2.0, ids[3]: 2.0}, {ids[0]: 3.0, ids[1]: 4.0, ids[2]: 5.0, ids[3]: 2.0}]
+
+
+def test_one_check_applies_a_burst_batch_after_batch_until_caught_up(tmp_path, embedder, small_catalog, vectors, monkeypatch):
+    """A batch that lands while the reader applies the one before is applied by the same check, not one check later."""
+    store = EdgeStore(tmp_path, "live")
+    _publish(store, small_catalog[:N], vectors)
+    reader = store.open()
+    ids = [p.product_id for p in small_catalog[:N]]
+    catch_up, calls = reader.catch_up, []
+
+    def arrives_meanwhile(feed, embed=None):
+        calls.append(feed)
+        if len(calls) == 1:  # the second batch is acknowledged while the first is being applied
+            _apply(store, embedder, {"product_id": ids[1], "price": 7.0})
+        return catch_up(feed, embed)
+
+    monkeypatch.setattr(reader, "catch_up", arrives_meanwhile)
+    _apply(store, embedder, {"product_id": ids[0], "price": 6.0})
+    reader.follow(store.feed, every_s=3600)  # the only check for an hour
+    deadline = time.monotonic() + 10
+    while (reader.seq < 2 or reader._applying.locked()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert {h.product_id: h.payload["price"] for h in reader.retrieve(ids[:2])} == {ids[0]: 6.0, ids[1]: 7.0}
+    assert len(calls) >= 2

@@ -289,7 +289,8 @@ class IndexReader(abc.ABC):
             return len(rows)
 
     def follow(self, feed: ChangeFeed, every_s: float, embed: Embed | None = None) -> None:
-        """Called on each query: at most every ``every_s``, new changes are applied on a background thread."""
+        """Called on each query: at most every ``every_s``, new changes are applied on a background thread, which goes
+        on while changes keep arriving: a burst is applied batch after batch, not one batch per query."""
         now = time.monotonic()
         if now - self._checked < every_s or self._applying.locked():
             return
@@ -298,7 +299,8 @@ class IndexReader(abc.ABC):
         def run() -> None:
             background_priority()
             try:
-                self.catch_up(feed, embed)
+                while self.catch_up(feed, embed):
+                    pass
             except Exception:  # the reader keeps answering from the changes it has
                 log.exception("index %s: applying catalog changes after %d failed", self.version, self.seq)
 
