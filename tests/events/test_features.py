@@ -192,3 +192,16 @@ def test_log_popularity_is_a_log_ratio_to_the_top_product_and_zero_without_event
 
 def test_log_popularity_of_an_empty_log_is_zero(log):
     assert behaviour(log).log_popularity(["a", "b"]).tolist() == [0.0, 0.0]
+
+
+def test_popularity_only_matches_the_full_features_and_holds_no_session(log):
+    now = time.time()
+    rng = random.Random(4)
+    log.append([ev(f"s{rng.randrange(30)}", f"p{rng.randrange(50)}", rng.choice(TYPES), query="drill", ts=now - rng.random() * 3 * DAY)
+                for _ in range(2000)], now)
+    full, lean = behaviour(log), Behaviour(log, EventsConfig(), popularity_only=True)
+    lean.refresh()
+    products = [f"p{i}" for i in range(60)]
+    assert lean.log_popularity(products, now=now).tolist() == pytest.approx(full.log_popularity(products, now=now).tolist())
+    assert lean.popular(10) == full.popular(10) and lean.events == full.events == 2000
+    assert full.sessions == 30 and lean.sessions == 0 and lean.popular_queries(1) == [] and lean.recent("s1") == []

@@ -31,8 +31,8 @@ CART = ("add_to_cart", "purchase")
 class _State:
     """Everything folded in from the log; a rebuild makes a new one."""
 
-    def __init__(self, config: EventsConfig):
-        self.config = config
+    def __init__(self, config: EventsConfig, popularity_only: bool = False):
+        self.config, self.popularity_only = config, popularity_only
         self.half_life_s = config.half_life_h * 3600.0
         # Each product's decayed weight sum scaled to time t0 (sum of w * 2**((ts - t0) / half-life)): adding an event
         # is O(1), and the ratio of two products' sums is the same at any time, so normalising needs no rescale.
@@ -50,6 +50,9 @@ class _State:
     def fold(self, events: list[StoredEvent]) -> None:
         for e in events:
             self._popularity(e.product_id, getattr(self.config.weights, e.type), e.ts)
+            self.events += 1
+            if self.popularity_only:
+                continue
             recent = self.recent.setdefault(e.session_id, OrderedDict())
             recent[e.product_id] = None
             recent.move_to_end(e.product_id)
@@ -62,7 +65,6 @@ class _State:
             query = " ".join((e.query or "").lower().split())
             if query:
                 self.queries[query] += 1
-            self.events += 1
         if events:
             self.ranked = None
 
@@ -97,11 +99,14 @@ class _State:
 
 
 class Behaviour:
-    """Features of one event log. Empty until the first ``refresh`` (or a ``follow`` that ran one)."""
+    """Features of one event log. Empty until the first ``refresh`` (or a ``follow`` that ran one).
 
-    def __init__(self, log: EventLog, config: EventsConfig):
-        self._log, self._config = log, config
-        self._state = _State(config)
+    ``popularity_only`` folds in nothing else (sessions, carts, queries stay empty): a reader that ranks by
+    popularity, such as each Ranker replica, then holds memory by product, not by session."""
+
+    def __init__(self, log: EventLog, config: EventsConfig, popularity_only: bool = False):
+        self._log, self._config, self._popularity_only = log, config, popularity_only
+        self._state = _State(config, popularity_only)
         self._cursor: str | None = None
         self._generation: int | None = None
         self._lock = threading.Lock()  # readers against a refresh folding events into the shared state
@@ -114,7 +119,7 @@ class Behaviour:
             # Read before the events: a deletion after this read is seen as a new generation by the next refresh.
             generation = self._log.generation()
             rebuild = generation != self._generation
-            state, cursor, read = (_State(self._config), None, 0) if rebuild else (self._state, self._cursor, 0)
+            state, cursor, read = (_State(self._config, self._popularity_only), None, 0) if rebuild else (self._state, self._cursor, 0)
             while True:
                 events, cursor = self._log.since(cursor, CHUNK)
                 with self._lock:

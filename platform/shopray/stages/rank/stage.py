@@ -66,7 +66,7 @@ class Ranker:
         catalog = follow_catalog(config) if config.ranker.model == AUTO and config.ranker.kind != BIENCODER else None
         popularity = None
         if config.ranker.popularity_weight > 0:
-            popularity = Behaviour(open_event_log(config.events), config.events)
+            popularity = Behaviour(open_event_log(config.events), config.events, popularity_only=True)
             popularity.refresh()
         ranker = cls(follow_scorer(config, auto, catalog), config.ranker, lambda: BiEncoderScorer(shared_embedder(config.embedding)), auto, catalog,
                      popularity, config.events.refresh_s)
