@@ -21,12 +21,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from shopray.bench.relevance import paired_ci
 from shopray.bench.report import print_command
 from shopray.config import AppConfig, app_config_from_serve_file
-from shopray.tuning.dotted import apply_dotted
+from shopray.tuning.dotted import apply_dotted, assignments
 from shopray.tuning.pipeline_trial import evaluate_pipeline, prepare
 from shopray.tuning.trials import JudgmentsSpec, PipelineTrialSettings
 
@@ -47,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     ns = ap.parse_args(argv)
     print_command(argv)
     base = app_config_from_serve_file(ns.config).model_dump(mode="json", exclude_none=True)
-    sets = {f"app.{k}": v for k, v in (s.split("=", 1) for s in ns.sets)}
-    app = AppConfig.model_validate(apply_dotted({"app": base}, {k: yaml.safe_load(v) for k, v in sets.items()})["app"])
+    app = AppConfig.model_validate(apply_dotted(base, assignments(ns.sets)))
     cfg = app.ranker
     rows = [("no behaviour", 0.0, 0.0), ("session affinity", None, 0.0), ("popularity", 0.0, None), ("both (config weights)", None, None)]
     settings = PipelineTrialSettings(diversity_weight=0.0)

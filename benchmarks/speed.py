@@ -21,22 +21,10 @@ import sys
 import time
 
 import numpy as np
-import yaml
 
 from shopray.bench.load import arrivals, demo_queries, searches, statuses
 from shopray.bench.report import markdown_table, percentiles, print_command
-
-
-def overrides(config: dict, assignments: list[str]) -> dict:
-    """``a.b=value`` (value as YAML) set into the Serve file's shopray args."""
-    for assignment in assignments:
-        path, _, value = assignment.partition("=")
-        node = config
-        *parents, leaf = path.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = yaml.safe_load(value)
-    return config
+from shopray.tuning.dotted import apply_dotted, assignments
 
 
 def distinct(n: int, seed: int) -> list[str]:
@@ -94,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
     serve_file = load_serve_file(ns.config)
     app = serve_file["applications"][0]
-    config = AppConfig.model_validate(overrides(app.get("args") or {}, ns.sets))
+    config = AppConfig.model_validate(apply_dotted(app.get("args") or {}, assignments(ns.sets)))
     options = {d["name"]: {k: v for k, v in d.items() if k != "name"} for d in app.get("deployments", [])}
     rows: list[tuple[str, str, str]] = []
     figures: dict = {"command": command, "config": ns.config, "sets": ns.sets}

@@ -17,8 +17,9 @@ import json
 import logging
 import sys
 
-import yaml
 from pydantic import ValidationError
+
+from shopray.tuning.dotted import assignments
 
 
 def _describe(name: str) -> str:
@@ -52,12 +53,8 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from shopray.tuning.spec import load_spec
 
-    overrides = {}
-    for item in ns.set:
-        key, _, value = item.partition("=")
-        overrides[key] = yaml.safe_load(value)
     try:
-        spec = load_spec(path, overrides)
+        spec = load_spec(path, assignments(ns.set))
     except (ValidationError, ValueError, OSError) as exc:
         print(f"{path}: {exc}", file=sys.stderr)
         return 2

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import yaml
+
 
 def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     out = {}
@@ -37,3 +39,12 @@ def lookup(d: dict, key: str) -> Any:
             return None
         node = node[part]
     return node
+
+
+def assignments(items: list[str]) -> dict[str, Any]:
+    """``--set`` arguments, each ``dotted.key=value`` with the value read as YAML: {"dotted.key": value}."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        out[key] = yaml.safe_load(value)
+    return out
