@@ -11,7 +11,7 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 # Registries, indexes and training runs that a test does not place itself go here, never into ~/.shopray.
 os.environ["SHOPRAY_HOME"] = tempfile.mkdtemp(prefix="shopray-test-home-")
 
-from shopray.config import AppConfig, EmbeddingConfig, IndexConfig, RetrieverConfig  # noqa: E402
+from shopray.config import AppConfig, EmbeddingConfig, IndexConfig, RankerConfig, RetrieverConfig  # noqa: E402
 from shopray.domain import Intent  # noqa: E402
 
 SMALL_CATALOG_SIZE = 400
@@ -83,7 +83,10 @@ def embedder(embedding_config):
 
 @pytest.fixture(scope="session")
 def app_config(tmp_path_factory, ray_session, small_catalog, embedding_config) -> AppConfig:
-    """An AppConfig whose index holds the small catalog."""
+    """An AppConfig whose index holds the small catalog.
+
+    Popularity is off: every test's events land in one log (the locust test sends hundreds), and an order that
+    depends on which tests ran first is a flaky order. Tests of popularity turn it on in an app of their own."""
     from shopray.stages.retrieve.index import open_store
     from shopray.stages.retrieve.ingest import build_index
 
@@ -91,6 +94,7 @@ def app_config(tmp_path_factory, ray_session, small_catalog, embedding_config) -
         index=IndexConfig(name="test", root=tmp_path_factory.mktemp("index"), qdrant_url=None),
         embedding=embedding_config,
         retriever=RetrieverConfig(candidates=60, prefetch=100, min_filtered=3),
+        ranker=RankerConfig(popularity_weight=0),
     )
     build_index(small_catalog, open_store(config.index), config.embedding)
     return config

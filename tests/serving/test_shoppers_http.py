@@ -8,19 +8,23 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shopray.config import RankerConfig
+
 pytestmark = pytest.mark.ray
 KEY = "test-admin-key-19"
 
 
 @pytest.fixture(scope="module")
 def shop_url(tmp_path_factory, app_config, serve_port):
-    """A fourth app (route /shop) over the shared test index, with its own event log and the admin key set."""
+    """A fourth app (route /shop) over the shared test index, with its own event log, popularity at the shipped
+    weight, and the admin key set."""
     from ray import serve
 
     from shopray.serving.app import bind_app
 
     config = app_config.model_copy(update={"events": app_config.events.model_copy(update={"path": tmp_path_factory.mktemp("events") / "e.sqlite",
-                                                                                          "refresh_s": 0.1})})
+                                                                                          "refresh_s": 0.1}),
+                                         "ranker": app_config.ranker.model_copy(update={"popularity_weight": RankerConfig().popularity_weight})})
     env = {"runtime_env": {"env_vars": {"SHOPRAY_ADMIN_KEY": KEY}}, "num_cpus": 0.1}
     serve.run(bind_app(config, {"SearchIngress": {"ray_actor_options": env}}), name="shop", route_prefix="/shop")
     url = f"http://127.0.0.1:{serve_port}/shop"
