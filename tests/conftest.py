@@ -1,10 +1,14 @@
-"""Shared fixtures: one Ray session, one small demo catalog indexed once."""
+"""Shared fixtures: one Ray session, one small demo catalog indexed once, a real redis-server per test that asks."""
 
 import os
 import socket
+import subprocess
 import tempfile
+import time
+from pathlib import Path
 
 import pytest
+import redis
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
@@ -15,6 +19,7 @@ from shopray.config import AppConfig, EmbeddingConfig, IndexConfig, RankerConfig
 from shopray.domain import Intent  # noqa: E402
 
 SMALL_CATALOG_SIZE = 400
+REDIS_SERVER = Path("/usr/bin/redis-server")
 
 
 def free_port() -> int:
@@ -121,3 +126,61 @@ def serve_url(app_config, serve_port) -> str:
 
     serve.run(build_app(app_config.model_dump(mode="json")), name="shopray", route_prefix="/", logging_config={"encoding": "JSON"})
     return f"http://127.0.0.1:{serve_port}"
+
+
+class RedisServer:
+    """A redis-server on a free port, its AOF in ``dir``; restarting it on the same dir reloads what it fsynced.
+    With ``password`` it runs with --requirepass, as prod's does."""
+
+    def __init__(self, dir: Path, appendfsync: str = "always", password: str | None = None):
+        self.dir, self.appendfsync, self.password, self.port = dir, appendfsync, password, free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "RedisServer":
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir), "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", ""]
+        args += ["--requirepass", self.password] if self.password else []
+        self.proc = subprocess.Popen([str(REDIS_SERVER), *args, "--logfile", str(self.dir / "redis.log")], cwd=self.dir)
+        client = redis.Redis(port=self.port, password=self.password)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except (redis.ConnectionError, redis.BusyLoadingError):
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError(f"redis-server did not start: {(self.dir / 'redis.log').read_text()[-2000:]}")
+                time.sleep(0.02)
+        client.close()
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final AOF flush."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+
+
+def require_redis() -> None:
+    if REDIS_SERVER.exists():
+        return
+    if os.environ.get("SHOPRAY_REQUIRE_REDIS") == "1":
+        pytest.fail(f"SHOPRAY_REQUIRE_REDIS=1 but {REDIS_SERVER} is missing")
+    pytest.skip(f"{REDIS_SERVER} is missing")
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    require_redis()
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()

@@ -32,6 +32,35 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class RedisConfig(_Strict):
+    """A Redis server that replicas on several machines share: the event log's and the catalog feed's broker in a cluster."""
+
+    url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="The server; it must run with appendonly yes and appendfsync always for an acknowledged write to survive its crash.",
+    )
+    password_env: str | None = Field(
+        default="SHOPRAY_REDIS_PASSWORD",
+        description="The environment variable holding the password; the URL never holds it. Unset or empty: no password is sent; null: none is read.",
+    )
+
+    def password(self) -> str | None:
+        """The password in the variable ``password_env`` names, or None."""
+        return (os.environ.get(self.password_env) or None) if self.password_env else None
+
+
+class FeedConfig(_Strict):
+    """The catalog's change feed (``shopray catalog apply``, POST /admin/catalog): the ordered, durable log of changes that
+    every Retriever replica replays."""
+
+    backend: Literal["sqlite", "redis"] = Field(
+        default="sqlite",
+        description="sqlite: a file beside the index versions, for replicas on one machine (its locks do not hold on NFS-like volumes). "
+        "redis: a Redis server that replicas on several machines share.",
+    )
+    redis: RedisConfig = Field(default_factory=RedisConfig, description="The redis backend's server.")
+
+
 class IndexConfig(_Strict):
     name: str = Field(default="demo", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="Index name; one catalog per name.")
     root: Path = Field(default_factory=lambda: default_home() / "index", description="Directory of embedded index versions and their manifests.")
@@ -42,6 +71,7 @@ class IndexConfig(_Strict):
     qdrant_api_key: str | None = Field(default_factory=lambda: os.environ.get("QDRANT_API_KEY") or None, description="API key for the Qdrant server, if it needs one.")
     hnsw_ef: int = Field(default=128, ge=8, le=4096, description="HNSW search breadth; higher is slower and more exact.")
     keep_versions: int = Field(default=2, ge=1, description="Published versions kept after a rebuild, the current one included.")
+    feed: FeedConfig = Field(default_factory=FeedConfig, description="Where the catalog's change feed is kept.")
 
     @field_validator("root", mode="after")
     @classmethod
@@ -235,14 +265,7 @@ class EventsConfig(_Strict):
 
     backend: Literal["sqlite", "redis"] = Field(default="sqlite", description="sqlite: one file, for one machine. redis: a Redis Stream that replicas on several machines share.")
     path: Path | None = Field(default=None, description="The SQLite log's file; default ~/.shopray/events/events.sqlite ($SHOPRAY_HOME moves it).")
-    redis_url: str = Field(
-        default="redis://127.0.0.1:6379/0",
-        description="The Redis server of the redis backend; it must run with appendonly yes and appendfsync always for acknowledged events to survive its crash.",
-    )
-    redis_password_env: str | None = Field(
-        default="SHOPRAY_REDIS_PASSWORD",
-        description="The environment variable holding the Redis password; the URL never holds it. Unset or empty: no password is sent; null: none is read.",
-    )
+    redis: RedisConfig = Field(default_factory=RedisConfig, description="The redis backend's server.")
     retention_days: float = Field(default=30, gt=0, description="Events whose ts is older than this are purged.")
     half_life_h: float = Field(default=72, gt=0, description="Popularity decay: an event this many hours old weighs half as much as a new one.")
     weights: EventWeights = Field(default_factory=EventWeights, description="What each event type adds to its product's popularity.")
@@ -257,10 +280,6 @@ class EventsConfig(_Strict):
     def log_path(self) -> Path:
         """The SQLite log's file, ``path`` or its default."""
         return (self.path or default_home() / "events" / "events.sqlite").expanduser()
-
-    def redis_password(self) -> str | None:
-        """The password in the variable ``redis_password_env`` names, or None."""
-        return (os.environ.get(self.redis_password_env) or None) if self.redis_password_env else None
 
 
 class SuggestConfig(_Strict):

@@ -15,7 +15,8 @@ import pytest
 import redis
 from pydantic import ValidationError
 
-from shopray.config import EventsConfig
+from shopray import broker
+from shopray.config import EventsConfig, RedisConfig
 from shopray.events import Event, EventBatch, EventLog, RedisEventLog, SqliteEventLog, StoredEvent, open_event_log
 
 from .conftest import BACKENDS, REDIS_PASSWORD
@@ -25,6 +26,10 @@ DAY = 86400.0
 
 def ev(session: str = "s1", product: str = "p1", type: str = "view", **fields) -> Event:
     return Event(session_id=session, type=type, product_id=product, **fields)
+
+
+def _client(url: str) -> redis.Redis:
+    return broker.connect(RedisConfig(url=url), "events")
 
 
 def everything(log: EventLog) -> list[StoredEvent]:
@@ -104,7 +109,7 @@ def test_purge_deletes_events_older_than_the_cutoff_by_their_ts(event_log):
 
 
 def test_redis_backend_purges_across_chunks(redis_server):
-    with RedisEventLog(redis_server.url) as log:
+    with RedisEventLog(_client(redis_server.url)) as log:
         now = time.time()
         log.append([ev(product=f"p{i}", ts=now - (40 if i % 3 else 1) * DAY, event_id=str(i)) for i in range(2500)], now)
         assert log.purge(now - 30 * DAY) == sum(1 for i in range(2500) if i % 3)
@@ -113,47 +118,49 @@ def test_redis_backend_purges_across_chunks(redis_server):
 
 
 def test_redis_backend_warns_when_the_server_does_not_fsync_each_write(redis_server, caplog):
-    with caplog.at_level(logging.WARNING, logger="shopray.events.redis"):
-        RedisEventLog(redis_server.url).close()
+    with caplog.at_level(logging.WARNING, logger="shopray.broker"):
+        RedisEventLog(_client(redis_server.url)).close()
         assert caplog.records == []
         redis.Redis.from_url(redis_server.url).config_set("appendfsync", "everysec")
-        RedisEventLog(redis_server.url).close()
+        RedisEventLog(_client(redis_server.url)).close()
     assert "appendfsync everysec" in caplog.text
 
 
 def test_open_event_log_picks_the_configured_backend(tmp_path, redis_server):
     assert isinstance(open_event_log(EventsConfig(path=tmp_path / "e.sqlite")), SqliteEventLog)
     assert EventsConfig().log_path() == open_event_log(EventsConfig()).path == Path(os.environ["SHOPRAY_HOME"]) / "events" / "events.sqlite"
-    assert isinstance(open_event_log(EventsConfig(backend="redis", redis_url=redis_server.url)), RedisEventLog)
+    assert isinstance(open_event_log(EventsConfig(backend="redis", redis=RedisConfig(url=redis_server.url))), RedisEventLog)
 
 
 def test_redis_backend_authenticates_with_the_password_from_the_configured_variable(redis_server_with_password, monkeypatch, caplog):
-    config = EventsConfig(backend="redis", redis_url=redis_server_with_password.url)
+    config = EventsConfig(backend="redis", redis=RedisConfig(url=redis_server_with_password.url))
     monkeypatch.delenv("SHOPRAY_REDIS_PASSWORD", raising=False)
     with pytest.raises(redis.AuthenticationError, match=r"its password comes from \$SHOPRAY_REDIS_PASSWORD, which is unset or empty"):
         open_event_log(config)
     monkeypatch.setenv("SHOPRAY_REDIS_PASSWORD", "not-the-password")
     with pytest.raises(redis.AuthenticationError, match=r"\$SHOPRAY_REDIS_PASSWORD, which is set"):
         open_event_log(config)
-    with pytest.raises(redis.AuthenticationError, match="events.redis_password_env is null"):
-        open_event_log(config.model_copy(update={"redis_password_env": None}))
+    with pytest.raises(redis.AuthenticationError, match="events.redis.password_env is null"):
+        open_event_log(config.model_copy(update={"redis": RedisConfig(url=config.redis.url, password_env=None)}))
 
     monkeypatch.setenv("SHOPRAY_REDIS_PASSWORD", REDIS_PASSWORD)
-    with caplog.at_level(logging.WARNING, logger="shopray.events.redis"), open_event_log(config) as log:
+    with caplog.at_level(logging.WARNING, logger="shopray.broker"), open_event_log(config) as log:
         assert log.append([ev()], time.time()).accepted == 1
         assert [e.product_id for e in everything(log)] == ["p1"]
     assert caplog.records == []  # authenticated, the durability check can read the server's config
     monkeypatch.setenv("OTHER_PASSWORD", REDIS_PASSWORD)
     monkeypatch.delenv("SHOPRAY_REDIS_PASSWORD")
-    with open_event_log(config.model_copy(update={"redis_password_env": "OTHER_PASSWORD"})) as log:
+    with open_event_log(config.model_copy(update={"redis": RedisConfig(url=config.redis.url, password_env="OTHER_PASSWORD")})) as log:
         assert len(everything(log)) == 1
 
 
 CHILD = """
 import sys, time
+from shopray import broker
+from shopray.config import RedisConfig
 from shopray.events import Event, RedisEventLog, SqliteEventLog
 backend, target, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
-log = RedisEventLog(target) if backend == "redis" else SqliteEventLog(target)
+log = RedisEventLog(broker.connect(RedisConfig(url=target), "events")) if backend == "redis" else SqliteEventLog(target)
 for i in range(10**9):
     batch = [Event(session_id=f"s{j % 7}", type="view", product_id=f"p{j}", event_id=f"{i}-{j}") for j in range(size)]
     print(log.append(batch, time.time()).accepted, flush=True)
@@ -179,7 +186,7 @@ def test_every_acknowledged_batch_survives_a_kill_and_no_batch_is_stored_in_part
     if server:
         server.kill()  # Redis too dies without a shutdown: what it acknowledged must come back from its fsynced AOF
         server.start()
-    log = RedisEventLog(target) if server else SqliteEventLog(target)
+    log = RedisEventLog(_client(target)) if server else SqliteEventLog(target)
     stored = len(everything(log))
     assert acked == [size] * len(acked)
     assert stored in (len(acked) * size, (len(acked) + 1) * size)  # the batch in flight at the kill: all of it or none

@@ -142,9 +142,10 @@ def test_both_overlays_validate(built, crds):
     cluster = _one(prod, "RayService")["spec"]["rayClusterConfig"]
     assert cluster["enableInTreeAutoscaling"] is True
     assert cluster["gcsFaultToleranceOptions"]["redisAddress"] == "redis:6379"
-    # prod's event log is that Redis too: every Ray container gets its password, and Redis fsyncs each write.
+    # prod's event log and catalog feed are on that Redis too: every Ray container gets its password, and Redis fsyncs each write.
     app_args = yaml.safe_load(_one(prod, "RayService")["spec"]["serveConfigV2"])["applications"][0]["args"]
-    assert app_args["events"] == {"backend": "redis", "redis_url": "redis://redis:6379/0"}
+    assert app_args["events"] == {"backend": "redis", "redis": {"url": "redis://redis:6379/0"}}
+    assert app_args["index"]["feed"] == {"backend": "redis", "redis": {"url": "redis://redis:6379/0"}}
     password = {"name": "SHOPRAY_REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "shopray-redis", "key": "password"}}}
     ray_envs = [c.get("env") or [] for c in _containers(_one(prod, "RayService"))]
     assert len(ray_envs) == 3 and all(password in env for env in ray_envs), ray_envs

@@ -1,15 +1,4 @@
-"""The event log in a Redis Stream, for several machines writing one log.
-
-Durability: the server must run with ``appendonly yes`` and ``appendfsync
-always``; only then does it answer a write after it is fsynced to its
-append-only file, so an acknowledged batch survives a crash of Redis itself.
-Without the AOF a crash loses what came after the last snapshot, with
-``everysec`` up to a second of acknowledged events; ``RedisEventLog`` logs a
-warning when it sees either. Redis 7 or later (the scripts declare flags), one server (and its
-replicas), not Redis Cluster: a script touches the dedup and session keys it
-computes. The password is a parameter, never part of the URL: ``open_event_log``
-reads it from the environment variable ``events.redis_password_env`` names, so
-it stays out of config files.
+"""The event log in a Redis Stream, for several machines writing one log (the server's requirements: ``shopray.broker``).
 
 Layout under ``prefix``: ``:stream`` holds one entry per event (its id, the
 acceptance time in milliseconds plus a counter, is the cursor); ``:key:<key>``
@@ -28,14 +17,11 @@ the stream in chunks, so other commands run in between.
 
 from __future__ import annotations
 
-import logging
-
 import redis
 
 from shopray.events.log import Appended, EventLog
 from shopray.events.model import Event, StoredEvent
 
-log = logging.getLogger(__name__)
 CHUNK = 1000  # entries a purge reads and deletes per round trip
 
 # KEYS: stream. ARGV: prefix, then per event: key, session, type, product, query ('' when none), ts.
@@ -91,26 +77,11 @@ def _stored(entry_id: str, f: dict[str, str]) -> StoredEvent:
 
 
 class RedisEventLog(EventLog):
-    def __init__(self, url: str, prefix: str = "shopray:events", password: str | None = None):
-        self.prefix = prefix
-        self._db = redis.Redis.from_url(url, decode_responses=True, password=password)
+    def __init__(self, client: redis.Redis, prefix: str = "shopray:events"):
+        """``client``: text replies (``shopray.broker.connect``)."""
+        self.prefix, self._db = prefix, client
         self._stream, self._generation = f"{prefix}:stream", f"{prefix}:generation"
         self._append, self._erase, self._purge = (self._db.register_script(s) for s in (APPEND, ERASE, PURGE))
-        self._check_durability()
-
-    def _check_durability(self) -> None:
-        kwargs = self._db.connection_pool.connection_kwargs
-        server = f"{kwargs.get('host')}:{kwargs.get('port')}"  # not the URL: it may hold a password
-        try:
-            config = self._db.config_get("append*")
-        except redis.ResponseError:  # managed servers often disable CONFIG
-            log.warning("event log on %s: cannot read the server's appendfsync; acknowledged events survive a Redis crash only with appendfsync always", server)
-            return
-        if config.get("appendonly") != "yes" or config.get("appendfsync") != "always":
-            log.warning(
-                "event log on %s: Redis runs with appendonly %s, appendfsync %s: acknowledged events may be lost in a Redis crash (set appendonly yes, appendfsync always)",
-                server, config.get("appendonly"), config.get("appendfsync"),
-            )
 
     def append(self, events: list[Event], now: float) -> Appended:
         args: list[str] = [self.prefix]

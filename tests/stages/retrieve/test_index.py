@@ -142,10 +142,10 @@ def test_backend_parity_edge_vs_qdrant_client(app_config, embedder, small_catalo
     """The qdrant-client path (local mode) returns the same top results as the embedded engine."""
     from qdrant_client import QdrantClient
 
-    from shopray.stages.retrieve.index import ChangeFeed
+    from shopray.stages.retrieve.index.feed_sqlite import SqliteFeed
     from shopray.stages.retrieve.index.remote import RemoteStore
 
-    remote = RemoteStore(QdrantClient(location=":memory:"), "parity", ChangeFeed(tmp_path / "feed.sqlite"))
+    remote = RemoteStore(QdrantClient(location=":memory:"), "parity", SqliteFeed(tmp_path / "feed.sqlite"))
     build_index(small_catalog, remote, app_config.embedding)
     edge = open_store(app_config.index)
     assert remote.manifest(remote.current_version()).vocabulary == edge.manifest(edge.current_version()).vocabulary

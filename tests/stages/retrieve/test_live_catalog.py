@@ -12,11 +12,14 @@ import time
 
 import pytest
 
-from shopray.config import RetrieverConfig
+from shopray import broker
+from shopray.config import RedisConfig, RetrieverConfig
 from shopray.domain import Intent, Vocabulary
 from shopray.stages.retrieve.changes import CatalogWriter, ChangeRejected, parse_lines
-from shopray.stages.retrieve.index import ChangeFeed, IndexManifest
+from shopray.stages.retrieve.index import HybridQuery, IndexManifest
 from shopray.stages.retrieve.index.edge import EdgeStore
+from shopray.stages.retrieve.index.feed_redis import RedisFeed
+from shopray.stages.retrieve.index.feed_sqlite import SqliteFeed
 from shopray.stages.retrieve.ingest import build_index
 from shopray.stages.retrieve.stage import Retriever, follow_index
 
@@ -37,16 +40,45 @@ def _publish(store, products, vectors) -> None:
                                  embedding_model="test-encoder", catalog_sha256="-", vocabulary=Vocabulary.from_products(products)))
 
 
-@pytest.fixture(params=["edge", "server"])
+class _Server:
+    """qdrant-client's local mode as a server behaves to concurrent clients: each request on its own (local mode
+    is not thread-safe), and a batch of updates one operation at a time, so a query may land between any two."""
+
+    def __init__(self):
+        import threading
+
+        from qdrant_client import QdrantClient
+
+        self._client, self._lock = QdrantClient(location=":memory:"), threading.Lock()
+
+    def __getattr__(self, name):
+        method = getattr(self._client, name)
+
+        def call(*args, **kwargs):
+            with self._lock:
+                return method(*args, **kwargs)
+
+        return call
+
+    def batch_update_points(self, collection_name, update_operations, **kwargs):
+        for op in update_operations:
+            with self._lock:
+                self._client.batch_update_points(collection_name, [op], **kwargs)
+
+
+@pytest.fixture(params=["edge", "server", "server, feed on redis"])
 def store(request, tmp_path, small_catalog, vectors):
+    """The embedded engine; a Qdrant server (qdrant-client's local mode); and that server with the feed on Redis, as a cluster runs."""
     if request.param == "edge":
         store = EdgeStore(tmp_path, "live")
     else:
-        from qdrant_client import QdrantClient
-
         from shopray.stages.retrieve.index.remote import RemoteStore
 
-        store = RemoteStore(QdrantClient(location=":memory:"), "live", ChangeFeed(tmp_path / "feed.sqlite"))
+        if request.param == "server":
+            feed = SqliteFeed(tmp_path / "feed.sqlite")
+        else:
+            feed = RedisFeed.of_index(broker.connect(RedisConfig(url=request.getfixturevalue("redis_server").url), "index.feed", binary=True), "live")
+        store = RemoteStore(_Server(), "live", feed)
     _publish(store, small_catalog[:N], vectors)
     return store
 
@@ -181,21 +213,21 @@ def test_a_kill_mid_batch_loses_no_acknowledged_change_and_applies_no_half_batch
         f"""
         import json, sys, time
         from shopray.stages.retrieve.changes import CatalogWriter, parse_lines
-        from shopray.stages.retrieve.index import feed
+        from shopray.stages.retrieve.index import feed_sqlite
         from shopray.stages.retrieve.index.edge import EdgeStore
 
         writer = CatalogWriter(EdgeStore({str(tmp_path)!r}, "crash"), None)
         ids = {ids!r}
         applied = writer.apply(parse_lines(json.dumps({{"product_id": p, "price": 7.0}}) for p in ids[:10]))
         print("acked", applied.last_seq, flush=True)
-        append, n = feed.FeedWriter.append, [0]
+        append, n = feed_sqlite.SqliteFeedWriter.append, [0]
         def slow_append(self, *args):
             n[0] += 1
             if n[0] == 5:
                 print("half", flush=True)
                 time.sleep(60)
             return append(self, *args)
-        feed.FeedWriter.append = slow_append
+        feed_sqlite.SqliteFeedWriter.append = slow_append
         writer.apply(parse_lines(json.dumps({{"product_id": p, "price": 9.0}}) for p in ids))
         """
     )
@@ -315,3 +347,88 @@ def test_one_check_applies_a_burst_batch_after_batch_until_caught_up(tmp_path, e
         time.sleep(0.02)
     assert {h.product_id: h.payload["price"] for h in reader.retrieve(ids[:2])} == {ids[0]: 6.0, ids[1]: 7.0}
     assert len(calls) >= 2
+
+
+def _server_store(tmp_path, small_catalog, vectors):
+    from shopray.stages.retrieve.index.remote import RemoteStore
+
+    store = RemoteStore(_Server(), "live", SqliteFeed(tmp_path / "feed.sqlite"))
+    _publish(store, small_catalog[:N], vectors)
+    return store
+
+
+def test_a_server_replica_never_sees_half_a_batch_another_replica_applies(tmp_path, embedder, small_catalog, vectors):
+    """On a Qdrant server the replicas share one collection: while one applies a batch point by point, another
+    answers from the changes it has applied itself, all of a batch or none."""
+    import threading
+
+    store = _server_store(tmp_path, small_catalog, vectors)
+    applier, watcher = store.open(), store.open()
+    ids = [p.product_id for p in small_catalog[:N]]
+    original = {h.product_id: h.payload["price"] for h in watcher.retrieve(ids)}
+    seen: list[dict] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            seen.append({h.product_id: h.payload["price"] for h in watcher.retrieve(ids)})
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    try:
+        for price in (5.5, 6.5, 7.5):
+            _apply(store, embedder, *({"product_id": p, "price": price} for p in ids))
+            applier.catch_up(store.feed)
+    finally:
+        stop.set()
+        thread.join()
+    assert len(seen) > 3 and all(s == original for s in seen)  # the watcher applied nothing: it saw nothing
+    assert {h.payload["price"] for h in applier.retrieve(ids)} == {7.5}
+    assert watcher.catch_up(store.feed) == 3 * N  # the same rows, written again with the same values
+    hits = watcher.query(HybridQuery(dense=vectors[0], sparse_text=small_catalog[0].title, limit=N, prefetch=N))
+    assert len({h.product_id for h in hits}) == len(hits) == N and {h.payload["price"] for h in hits} == {7.5}
+
+
+def test_a_server_replica_replaying_late_reopens_nothing_a_later_batch_closed(tmp_path, embedder, small_catalog, vectors):
+    store = _server_store(tmp_path, small_catalog, vectors)
+    fast, slow = store.open(), store.open()
+    target = small_catalog[0]
+    first = _apply(store, embedder, {"product_id": target.product_id, "price": 1.0})
+    _apply(store, embedder, {"product_id": target.product_id, "price": 2.0, "title": f"{target.title} v2"})
+    fast.catch_up(store.feed)
+
+    class FirstBatchOnly:  # the slow replica read the feed before the second batch was committed
+        def since(self, seq, until=None):
+            return store.feed.since(seq, first.last_seq)
+
+    slow.catch_up(FirstBatchOnly())
+    assert slow.retrieve([target.product_id])[0].payload["price"] == 1.0
+    for reader in (fast, slow):
+        reader.catch_up(store.feed)
+        found = reader.query(HybridQuery(dense=vectors[0], sparse_text=target.title, limit=N, prefetch=N))
+        mine = [h for h in found if h.product_id == target.product_id]
+        assert [h.payload["price"] for h in mine] == [2.0] and mine[0].payload["title"].endswith("v2")
+        assert len({h.product_id for h in found}) == len(found)
+
+
+def test_a_batch_that_raced_another_writer_on_a_redis_feed_is_validated_again(redis_server, embedder, small_catalog, vectors):
+    """Two ingress nodes take changes for one product at once: the batch committed second is checked against the
+    first's result, so the retitle keeps the new price instead of writing back the old one."""
+    from qdrant_client import QdrantClient
+
+    from shopray.stages.retrieve.index.remote import RemoteStore
+
+    feed = RedisFeed.of_index(broker.connect(RedisConfig(url=redis_server.url), "index.feed", binary=True), "race")
+    store = RemoteStore(QdrantClient(location=":memory:"), "race", feed)
+    _publish(store, small_catalog[:N], vectors)
+    target, other, calls = small_catalog[0], _writer(store, embedder), []
+
+    def embedding_for(recorded):
+        calls.append(recorded)
+        if len(calls) == 1:  # the other node's batch lands while this one is being embedded
+            other.apply(parse_lines([json.dumps({"product_id": target.product_id, "price": 3.0})]))
+        return embedder
+
+    applied = CatalogWriter(store, embedding_for).apply(parse_lines([json.dumps({"product_id": target.product_id, "title": "Retitled"})]))
+    assert applied.last_seq == 2 and len(calls) == 2
+    assert [(r.seq, r.product["title"], r.product["price"]) for r in feed.since(0)] == [(1, target.title, 3.0), (2, "Retitled", 3.0)]

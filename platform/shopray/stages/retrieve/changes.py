@@ -22,10 +22,11 @@ from pydantic import BaseModel, ValidationError
 from shopray.config import AppConfig
 from shopray.domain import Product, Vocabulary
 from shopray.embedding import Embedder, index_encoder, shared_embedder
-from shopray.stages.retrieve.index import IndexReader, IndexStore, open_store
+from shopray.stages.retrieve.index import FeedConflict, IndexReader, IndexStore, open_store
 from shopray.stages.retrieve.index.feed import FeedRow
 
 MAX_BATCH = 100_000
+CONFLICT_RETRIES = 5  # a feed on Redis takes batches optimistically: one that raced another is validated again
 EDITABLE = frozenset(Product.model_fields) - {"product_id"}
 # A change to one of these may change the vocabulary the parser names values from.
 VOCABULARY_FIELDS = ("brand", "category", "color", "attributes")
@@ -132,6 +133,11 @@ class CatalogWriter:
             old, self._reader = self._reader, self.store.open(version)
             if old is not None:
                 old.close()
+        for _ in range(CONFLICT_RETRIES - 1):
+            try:
+                return self._append(changes, self._reader)
+            except FeedConflict:
+                continue
         return self._append(changes, self._reader)
 
     def _append(self, changes: list[Change], reader: IndexReader) -> Applied:

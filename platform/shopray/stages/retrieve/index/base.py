@@ -230,7 +230,8 @@ class IndexReader(abc.ABC):
     """A published index version, and the catalog changes replayed on top of it (``catch_up``).
 
     The published files never change: a backend applies the feed to its own copy (edge) or to the live
-    collection (server). Queries and a change batch exclude each other, so no query sees half a batch."""
+    collection (server). No query sees half a batch: edge swaps copies while queries wait, and a server's
+    reader sees only the points of changes up to its own ``seq``."""
 
     def __init__(self, manifest: IndexManifest):
         self.manifest = manifest
@@ -280,12 +281,11 @@ class IndexReader(abc.ABC):
             rows = feed.since(self.seq)
             if not rows:
                 return 0
-            delta = Delta.of(rows, self.manifest.embedding_model, embed)
-            self._stage(delta)
+            staged = self._stage(rows, embed)
             with self._rw.write():
-                self._commit(delta)
+                self._commit(staged)
                 self.seq = rows[-1].seq
-            self._settle(delta)
+            self._settle(staged)
             return len(rows)
 
     def follow(self, feed: ChangeFeed, every_s: float, embed: Embed | None = None) -> None:
@@ -306,14 +306,14 @@ class IndexReader(abc.ABC):
 
         threading.Thread(target=run, name=f"feed-{self.version}", daemon=True).start()
 
-    def _stage(self, delta: Delta) -> None:  # noqa: B027 - optional: edge writes its standby copy here
-        """Work done before queries are held off."""
-
     @abc.abstractmethod
-    def _commit(self, delta: Delta) -> None:
-        """Make the delta visible; queries are held off meanwhile, so keep it short."""
+    def _stage(self, rows: list[FeedRow], embed: Embed | None) -> object:
+        """Work done before queries are held off; what it returns goes to ``_commit`` and ``_settle``."""
 
-    def _settle(self, delta: Delta) -> None:  # noqa: B027 - optional: edge brings its other copy up to date here
+    def _commit(self, staged: object) -> None:  # noqa: B027 - optional: the server's readers switch by ``seq`` alone
+        """Make the staged rows visible; queries are held off meanwhile, so keep it short."""
+
+    def _settle(self, staged: object) -> None:  # noqa: B027 - optional: edge brings its other copy up to date here
         """Work done after queries resume; no query uses what the commit replaced."""
 
     @abc.abstractmethod

@@ -5,7 +5,7 @@ Layout under ``root/<name>/``::
     versions/<version>/shard/          the EdgeShard (no WAL: published shards are read-only)
     versions/<version>/manifest.json   written last; marks the version complete
     CURRENT                            the published version, replaced atomically
-    feed.sqlite                        the catalog's change feed (``feed.py``)
+    feed.sqlite                        the catalog's change feed, unless it is on Redis (``feed.py``)
 
 A reader replays the feed's changes on two private copies of its version's
 shard, made when the first change arrives (``EdgeReader``): the published
@@ -35,6 +35,7 @@ from shopray.stages.retrieve.index.base import (
     SPARSE,
     Bm25Encoder,
     Delta,
+    Embed,
     FilterSpec,
     Hit,
     HybridQuery,
@@ -46,7 +47,8 @@ from shopray.stages.retrieve.index.base import (
     point_id,
     product_payload,
 )
-from shopray.stages.retrieve.index.feed import ChangeFeed
+from shopray.stages.retrieve.index.feed import ChangeFeed, FeedRow
+from shopray.stages.retrieve.index.feed_sqlite import SqliteFeed
 from shopray.versions import atomic_write_text, new_version
 
 
@@ -88,7 +90,8 @@ class EdgeReader(IndexReader):
         self._spare: qe.EdgeShard | None = None  # the second copy, until it replaces the published shard
         self._lagging: Delta | None = None  # a delta the standby copy missed (its write failed), written first next time
 
-    def _stage(self, delta: Delta) -> None:
+    def _stage(self, rows: list[FeedRow], embed: Embed | None) -> Delta:
+        delta = Delta.of(rows, self.manifest.embedding_model, embed)
         if self._standby is None:
             private = Path(tempfile.mkdtemp(prefix=f"shopray-{self.manifest.name}-{self.version}-"))
             weakref.finalize(self, shutil.rmtree, private, True)
@@ -99,6 +102,7 @@ class EdgeReader(IndexReader):
             self._write(self._standby, self._lagging)
             self._lagging = None
         self._write(self._standby, delta)
+        return delta
 
     def _commit(self, delta: Delta) -> None:
         self._shard, self._standby = self._standby, self._shard
@@ -201,8 +205,9 @@ class EdgeWriter(IndexWriter):
 
 
 class EdgeStore(IndexStore):
-    def __init__(self, root: Path, name: str):
-        super().__init__(name, ChangeFeed.of_index(root, name))
+    def __init__(self, root: Path, name: str, feed: ChangeFeed | None = None):
+        """``feed``: by default the SQLite file beside the versions."""
+        super().__init__(name, feed or SqliteFeed.of_index(root, name))
         self.base = Path(root) / name
         self.versions_dir = self.base / "versions"
         self.versions_dir.mkdir(parents=True, exist_ok=True)

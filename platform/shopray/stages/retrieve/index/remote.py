@@ -3,13 +3,20 @@
 Each version is its own collection ``<name>__<version>``; the alias ``<name>``
 points at the published one and is switched in one alias transaction.
 Manifests live as payloads in ``<name>__manifests`` so any pod can read them.
-Catalog changes go into the live collection behind the alias: every replica
-replays the feed into it, which is harmless because a feed row is a whole
-product state, and a replica that missed a batch still sees it applied.
+
+Catalog changes go into the live collection behind the alias, as versions of
+points: each feed row becomes a point of its own, visible from its change on
+(``_from``), and closes the product's previous point at that change
+(``_until``). A reader asks only for the points open at its own ``seq``, so a
+batch appears to it all at once, when it moves ``seq`` past the batch, though
+the server applies a batch's points one by one. Every replica replays the feed
+into the collection and writes the same points with the same values, so which
+replica writes first never matters. Closed points stay until the next rebuild.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Iterator
 
 import numpy as np
@@ -25,6 +32,7 @@ from shopray.stages.retrieve.index.base import (
     SPARSE,
     Bm25Encoder,
     Delta,
+    Embed,
     FilterSpec,
     Hit,
     HybridQuery,
@@ -36,31 +44,45 @@ from shopray.stages.retrieve.index.base import (
     point_id,
     product_payload,
 )
-from shopray.stages.retrieve.index.feed import ChangeFeed
+from shopray.stages.retrieve.index.feed import ChangeFeed, FeedRow
 from shopray.versions import new_version
 
+# Point versions written by the feed: visible from change ``_from`` on, closed at change ``_until``. A version's own
+# points have neither: visible until a change closes them.
+FROM, UNTIL = "_from", "_until"
+STATE_NAMESPACE = uuid.UUID("0b9f4f55-6d0e-4a4f-8d37-7f0b8b7f8e21")
+ORIGINAL = 0  # the version's own point of a product, in RemoteReader._open
 
-def _filter(spec: FilterSpec) -> qm.Filter | None:
-    if spec.is_empty():
-        return None
+
+def state_id(product_id: str, seq: int) -> str:
+    """The point of a product's state after change ``seq``; ``ORIGINAL``: the version's own point."""
+    return point_id(product_id) if seq == ORIGINAL else str(uuid.uuid5(STATE_NAMESPACE, f"{seq}/{product_id}"))
+
+
+def _filter(spec: FilterSpec, seq: int) -> qm.Filter:
+    """``spec``, over the points open at change ``seq``."""
     must: list = [qm.FieldCondition(key=k, match=qm.MatchValue(value=v)) for k, v in spec.keywords().items()]
     if spec.price_min is not None or spec.price_max is not None:
         must.append(qm.FieldCondition(key="price", range=qm.Range(gte=spec.price_min, lte=spec.price_max)))
-    must_not: list = [qm.FieldCondition(key=SOLD_OUT, match=qm.MatchValue(value=1))] if spec.in_stock else []
+    # A missing field matches no condition, so the version's own points pass both.
+    must_not: list = [qm.FieldCondition(key=FROM, range=qm.Range(gt=seq)), qm.FieldCondition(key=UNTIL, range=qm.Range(lte=seq))]
+    if spec.in_stock:
+        must_not.append(qm.FieldCondition(key=SOLD_OUT, match=qm.MatchValue(value=1)))
     if spec.exclude:
-        must_not.append(qm.HasIdCondition(has_id=[point_id(p) for p in spec.exclude]))
-    return qm.Filter(must=must or None, must_not=must_not or None)
+        must_not.append(qm.FieldCondition(key="product_id", match=qm.MatchAny(any=list(spec.exclude))))
+    return qm.Filter(must=must or None, must_not=must_not)
 
 
-def _point(product: Product, vector: np.ndarray, bm25: Bm25Encoder) -> qm.PointStruct:
+def _point(product: Product, vector: np.ndarray, bm25: Bm25Encoder, seq: int = ORIGINAL) -> qm.PointStruct:
     indices, values = bm25.document(product.search_text())
     vectors = {DENSE: np.asarray(vector).tolist(), SPARSE: qm.SparseVector(indices=indices, values=values)}
-    return qm.PointStruct(id=point_id(product.product_id), vector=vectors, payload=index_payload(product))
+    payload = index_payload(product) | ({FROM: seq} if seq != ORIGINAL else {})
+    return qm.PointStruct(id=state_id(product.product_id, seq), vector=vectors, payload=payload)
 
 
 def _hit(point) -> Hit:
     vector = point.vector[DENSE] if isinstance(point.vector, dict) else point.vector
-    payload = product_payload(point.payload)
+    payload = {k: v for k, v in product_payload(point.payload).items() if k not in (FROM, UNTIL)}
     return Hit(payload["product_id"], float(getattr(point, "score", 0.0) or 0.0), payload, np.asarray(vector, dtype=np.float32))
 
 
@@ -68,20 +90,38 @@ class RemoteReader(IndexReader):
     def __init__(self, client: QdrantClient, collection: str, manifest: IndexManifest):
         super().__init__(manifest)
         self._client, self._collection = client, collection
+        # The change whose point is each changed product's open one at ``seq`` (ORIGINAL, or None: no point open).
+        self._open: dict[str, int | None] = {}
 
-    def _commit(self, delta: Delta) -> None:
-        ops: list = []
-        if delta.deletes:
-            ops.append(qm.DeleteOperation(delete=qm.PointIdsList(points=[point_id(p) for p in delta.deletes])))
-        if moved := delta.moved():
-            ops.append(qm.UpsertOperation(upsert=qm.PointsList(points=[_point(p, v, self.bm25) for p, v in moved])))
-        ops += [qm.OverwritePayloadOperation(overwrite_payload=qm.SetPayload(payload=index_payload(p), points=[point_id(p.product_id)]))
-                for p in delta.payload_only()]
-        if ops:
-            self._client.batch_update_points(self._collection, ops, wait=True)
+    def _stage(self, rows: list[FeedRow], embed: Embed | None) -> None:
+        """Write each row's point and close the one it replaces; readers at ``seq`` see none of it. A point is only
+        ever inserted, never overwritten: a replica that replays a batch late must not reopen what a later batch closed."""
+        # A product first seen here has, at ``seq``, the version's own point open, if the version holds it.
+        open_ = {p: self._open.get(p, ORIGINAL) for p in dict.fromkeys(r.product_id for r in rows)}
+        ids = [state_id(p, s) for p, s in open_.items() if s is not None]
+        stored = [_hit(r) for r in self._client.retrieve(self._collection, ids, with_payload=True, with_vectors=[DENSE])] if ids else []
+        vectors = {h.product_id: h.vector for h in stored}  # a price or stock change keeps the product's vector
+        open_ |= {p: None for p, s in open_.items() if s == ORIGINAL and p not in vectors and p not in self._open}  # a new product
+        points: list[qm.PointStruct] = []
+        closes: list[qm.SetPayloadOperation] = []
+        for row in rows:
+            p = row.product_id
+            if open_[p] is not None:
+                closes.append(qm.SetPayloadOperation(set_payload=qm.SetPayload(payload={UNTIL: row.seq}, points=[state_id(p, open_[p])])))
+            open_[p] = None
+            if row.product is None:
+                continue
+            product, vector = next(iter(Delta.of([row], self.manifest.embedding_model, embed).upserts.values()))
+            vectors[p] = vector if vector is not None else vectors[p]
+            points.append(_point(product, vectors[p], self.bm25, row.seq))
+            open_[p] = row.seq
+        inserts = [qm.UpsertOperation(upsert=qm.PointsList(points=points, update_mode=qm.UpdateMode.INSERT_ONLY))] if points else []
+        if inserts or closes:
+            self._client.batch_update_points(self._collection, inserts + closes, wait=True)
+        self._open |= open_
 
     def _query(self, q: HybridQuery) -> list[Hit]:
-        flt = _filter(q.filters)
+        flt = _filter(q.filters, self.seq)
         params = qm.SearchParams(hnsw_ef=q.hnsw_ef)
         prefetch = [qm.Prefetch(query=q.dense.tolist(), using=DENSE, limit=q.prefetch, filter=flt, params=params)]
         weights = [q.weights[0]]
@@ -102,22 +142,27 @@ class RemoteReader(IndexReader):
         return [_hit(p) for p in result.points]
 
     def _payloads(self) -> Iterator[dict]:
-        offset = None
+        offset, visible = None, _filter(FilterSpec(), self.seq)
         while True:
-            points, offset = self._client.scroll(self._collection, limit=4096, offset=offset, with_payload=True, with_vectors=False)
-            yield from (product_payload(p.payload) for p in points)
+            points, offset = self._client.scroll(self._collection, scroll_filter=visible, limit=4096, offset=offset, with_payload=True, with_vectors=False)
+            yield from (_hit(p).payload for p in points)
             if offset is None:
                 return
 
     def _recommend(self, positive: list[np.ndarray], negative: list[np.ndarray], limit: int, filters: FilterSpec) -> list[Hit]:
         query = qm.RecommendQuery(recommend=qm.RecommendInput(positive=[v.tolist() for v in positive], negative=[v.tolist() for v in negative],
                                                               strategy=qm.RecommendStrategy.BEST_SCORE))
-        result = self._client.query_points(self._collection, query=query, using=DENSE, query_filter=_filter(filters), limit=limit,
+        result = self._client.query_points(self._collection, query=query, using=DENSE, query_filter=_filter(filters, self.seq), limit=limit,
                                            with_payload=True, with_vectors=[DENSE])
         return [_hit(p) for p in result.points]
 
     def _retrieve(self, product_ids: list[str]) -> list[Hit]:
-        records = self._client.retrieve(self._collection, [point_id(p) for p in product_ids], with_payload=True, with_vectors=[DENSE])
+        if not product_ids:
+            return []
+        wanted = qm.Filter(must=[qm.FieldCondition(key="product_id", match=qm.MatchAny(any=list(dict.fromkeys(product_ids))))])
+        visible = _filter(FilterSpec(), self.seq)
+        records, _ = self._client.scroll(self._collection, scroll_filter=qm.Filter(must=[wanted, visible]), limit=len(product_ids),
+                                         with_payload=True, with_vectors=[DENSE])
         return [_hit(r) for r in records]
 
 
@@ -132,11 +177,12 @@ class RemoteWriter(IndexWriter):
             vectors_config={DENSE: qm.VectorParams(size=dim, distance=qm.Distance.COSINE)},
             sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
         )
-        for f in KEYWORD_FIELDS:
+        for f in (*KEYWORD_FIELDS, "product_id"):
             client.create_payload_index(self.collection, f, qm.PayloadSchemaType.KEYWORD)
         for f in FLOAT_FIELDS:
             client.create_payload_index(self.collection, f, qm.PayloadSchemaType.FLOAT)
-        client.create_payload_index(self.collection, SOLD_OUT, qm.PayloadSchemaType.INTEGER)
+        for f in (SOLD_OUT, FROM, UNTIL):
+            client.create_payload_index(self.collection, f, qm.PayloadSchemaType.INTEGER)
 
     def _upsert(self, products: list[Product], dense: np.ndarray) -> None:
         self.store.client.upsert(self.collection, [_point(p, v, self.bm25) for p, v in zip(products, dense)], wait=True)
