@@ -34,15 +34,22 @@ from shopray.catalog.demo import generate_demo_catalog
 from shopray.domain import Product
 
 
-async def _visible(client: httpx.AsyncClient, product: Product, price: float, timeout_s: float) -> bool:
-    """Search the product's title until it shows at ``price``."""
-    deadline = time.perf_counter() + timeout_s
+async def _visible(client: httpx.AsyncClient, product: Product, price: float, timeout_s: float) -> str | None:
+    """Search the product's title until it shows at ``price``: None once it does, else what the last search said."""
+    deadline, last = time.perf_counter() + timeout_s, "no search answered"
     while time.perf_counter() < deadline:
         resp = await client.post("/search", json={"query": product.title, "k": 50, "out_of_stock": "show"})
-        if resp.status_code == 200 and any(r["product_id"] == product.product_id and r.get("price") == price for r in resp.json()["results"]):
-            return True
+        if resp.status_code == 200:
+            body = resp.json()
+            shown = [r.get("price") for r in body["results"] if r["product_id"] == product.product_id]
+            if price in shown:
+                return None
+            last = (f"index {body['versions'].get('index')}, degraded {body['degraded']}, intent {body['intent']}, "
+                    f"{'shown at ' + str(shown) if shown else 'not among ' + str(len(body['results']))}")
+        else:
+            last = f"HTTP {resp.status_code}"
         await asyncio.sleep(0.05)
-    return False
+    return last
 
 
 async def _change(client: httpx.AsyncClient, key: str, changes: list[dict]) -> httpx.Response:
@@ -56,10 +63,12 @@ async def visibility(client: httpx.AsyncClient, key: str, products: list[Product
         product, price = rng.choice(products), round(rng.uniform(1, 900), 2)
         start = time.perf_counter()
         codes.append((await _change(client, key, [{"product_id": product.product_id, "price": price}])).status_code)
-        if codes[-1] == 200 and await _visible(client, product, price, 30):
+        if codes[-1] != 200:
+            continue
+        if (missed := await _visible(client, product, price, 30)) is None:
             seconds.append(time.perf_counter() - start)
-        elif codes[-1] == 200:
-            print(f"never seen within 30 s: {product.product_id} {product.title!r} at {price}", file=sys.stderr)
+        else:
+            print(f"never seen within 30 s: {product.product_id} {product.title!r} at {price}; last search: {missed}", file=sys.stderr)
     return seconds, codes
 
 

@@ -70,7 +70,7 @@ def cmd_index(ns: argparse.Namespace) -> int:
 
 
 def cmd_catalog(ns: argparse.Namespace) -> int:
-    from shopray.stages.retrieve.changes import CatalogWriter, ChangeRejected, parse_lines
+    from shopray.stages.retrieve.changes import CatalogWriter, ChangeRejected, FeedMismatch, parse_lines
 
     args = _app_args(_serve_file(ns.config), ns.catalog)
     if ns.name:
@@ -82,6 +82,9 @@ def cmd_catalog(ns: argparse.Namespace) -> int:
     except ChangeRejected as exc:
         print(f"{ns.changes}: {exc}; nothing was applied", file=sys.stderr)
         return 2
+    except FeedMismatch as exc:
+        print(f"{exc}; nothing was applied", file=sys.stderr)
+        return 1
     print(json.dumps({"index": config.index.name, **vars(applied)}))
     return 0
 

@@ -12,7 +12,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from shopray.config import AppConfig
-from shopray.stages.retrieve.changes import Applied, CatalogWriter, ChangeRejected, parse_change
+from shopray.stages.retrieve.changes import Applied, CatalogWriter, ChangeRejected, FeedMismatch, parse_change
 from shopray.stages.retrieve.index.base import background_priority
 
 
@@ -21,7 +21,7 @@ class CatalogWriterProcess:
         self.config = config
         self._writer: CatalogWriter | None = None  # made on the first batch: the index may be published after start-up
 
-    def apply(self, changes: list[dict]) -> Applied | ChangeRejected:
+    def apply(self, changes: list[dict]) -> Applied | ChangeRejected | FeedMismatch:
         """Checks and appends one batch, all or nothing; a rejection is returned, naming its line."""
         background_priority()
         try:
@@ -29,7 +29,7 @@ class CatalogWriterProcess:
             if self._writer is None:
                 self._writer = CatalogWriter.from_config(self.config)
             return self._writer.apply(parsed)
-        except ChangeRejected as exc:
+        except (ChangeRejected, FeedMismatch) as exc:
             return exc
 
 

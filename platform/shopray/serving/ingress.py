@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from ray import serve
 from ray.actor import ActorHandle
-from ray.exceptions import RayActorError
+from ray.exceptions import RayActorError, RayTaskError
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 from ray.serve.schema import ReplicaState
@@ -32,7 +32,7 @@ from shopray.serving.admission import Admission, admin_denied
 from shopray.serving.catalog import start_catalog_writer
 from shopray.serving.metrics import ingress_metrics
 from shopray.serving.shoppers import Shoppers
-from shopray.stages.retrieve.changes import ChangeRejected
+from shopray.stages.retrieve.changes import ChangeRejected, FeedMismatch
 
 # Serve formats records of the "ray.serve" logger (JSON with request_id when the config asks for it).
 log = logging.getLogger("ray.serve")
@@ -253,8 +253,14 @@ class SearchIngress:
             # The feed committed the batch whole or not at all; its rows are whole product states, so a resend is harmless.
             return JSONResponse(status_code=503, content={"detail": "the catalog writer restarted during this batch: send it again"},
                                 headers={"Retry-After": "1"})
+        except RayTaskError as exc:  # the feed's store failed (Redis unreachable, say): nothing of the batch was stored
+            log.error("catalog batch not applied: %s", exc.cause)
+            return JSONResponse(status_code=503, content={"detail": f"the catalog feed is unavailable ({type(exc.cause).__name__}): send it again"},
+                                headers={"Retry-After": "5"})
         if isinstance(applied, ChangeRejected):
             return JSONResponse(status_code=422, content={"detail": str(applied), "line": applied.line})
+        if isinstance(applied, FeedMismatch):
+            return JSONResponse(status_code=409, content={"detail": str(applied)})
         log.info("catalog batch applied: changes %d..%d, %d upserted, %d deleted", applied.first_seq, applied.last_seq, applied.upserted, applied.deleted)
         return dataclasses.asdict(applied)
 

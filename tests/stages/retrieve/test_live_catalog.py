@@ -432,3 +432,18 @@ def test_a_batch_that_raced_another_writer_on_a_redis_feed_is_validated_again(re
     applied = CatalogWriter(store, embedding_for).apply(parse_lines([json.dumps({"product_id": target.product_id, "title": "Retitled"})]))
     assert applied.last_seq == 2 and len(calls) == 2
     assert [(r.seq, r.product["title"], r.product["price"]) for r in feed.since(0)] == [(1, target.title, 3.0), (2, "Retitled", 3.0)]
+
+
+def test_a_feed_that_ends_before_the_index_was_built_takes_no_change(tmp_path, embedder, small_catalog, vectors, redis_server, app_config):
+    """An index built with the SQLite feed's changes, then configured with a new, empty Redis feed: a change appended
+    there would be numbered below what the index holds and never show, so it is refused, saying how to fix it."""
+    from shopray.stages.retrieve.changes import FeedMismatch
+
+    store = EdgeStore(tmp_path, "moved")
+    _publish(store, small_catalog[:N], vectors)
+    _apply(store, embedder, {"product_id": small_catalog[0].product_id, "price": 1.0})
+    build_index(small_catalog[:N], store, app_config.embedding)
+    moved = EdgeStore(tmp_path, "moved", RedisFeed.of_index(broker.connect(RedisConfig(url=redis_server.url), "index.feed", binary=True), "moved"))
+    with pytest.raises(FeedMismatch, match="was built with change 1 of its feed, but the configured feed ends at change 0"):
+        _apply(moved, embedder, {"product_id": small_catalog[1].product_id, "price": 2.0})
+    assert moved.feed.last_seq() == 0

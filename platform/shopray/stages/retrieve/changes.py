@@ -43,6 +43,11 @@ class ChangeRejected(ValueError):
         return type(self), (self.line, self.message)
 
 
+class FeedMismatch(RuntimeError):
+    """The feed ends before the change the published index was built with: it is not this index's feed (``index.feed``
+    changed since the build?), and a change appended to it would never show."""
+
+
 class Change(BaseModel):
     product_id: str
     delete: bool = False
@@ -141,6 +146,9 @@ class CatalogWriter:
         return self._append(changes, self._reader)
 
     def _append(self, changes: list[Change], reader: IndexReader) -> Applied:
+        if (last := self.store.feed.last_seq()) < reader.manifest.feed_seq:
+            raise FeedMismatch(f"index {self.store.name} version {reader.version} was built with change {reader.manifest.feed_seq} of its feed, "
+                               f"but the configured feed ends at change {last}; rebuild the index (shopray index) to start from this feed")
         ids = list(dict.fromkeys(c.product_id for c in changes))
         with self.store.feed.writing() as feed:
             latest = feed.latest(ids)
