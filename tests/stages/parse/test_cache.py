@@ -1,5 +1,7 @@
 """Intent cache: LRU order, hit rate, and invalidation when the catalog version changes."""
 
+import logging
+
 from shopray.config import ParserConfig
 from shopray.domain import Intent, Vocabulary
 from shopray.follow import Follower
@@ -50,7 +52,7 @@ class _Tokenizer:
         return [1, 2, 3]
 
 
-def test_new_catalog_version_invalidates_cached_intents():
+def test_new_catalog_version_invalidates_cached_intents(caplog):
     v1 = Vocabulary(brands=["Nike"], categories=["Shoes > Running"], colors=["red"], price_p25=10.0)
     v2 = Vocabulary(brands=["Adidas"], categories=["Shoes > Running"], colors=["red"], price_p25=10.0)
     engine = _ScriptedEngine('{"brand":"Nike"}')
@@ -66,7 +68,9 @@ def test_new_catalog_version_invalidates_cached_intents():
 
     published[0] = "v2"
     assert terms.check(wait=True)
-    after = stage.parse("nike shoes")
+    with caplog.at_level(logging.WARNING, logger="shopray.stages.parse.llm"):
+        after = stage.parse("nike shoes")
+    assert "parser output rejected: schema violation" in caplog.text and "nike" not in caplog.text.lower()  # no query text in logs
     assert len(parser.cache) == 0
     # Nike is not in the new catalog: the old answer must not come back from the cache,
     # and the engine's (now out-of-schema) answer is rejected, not served.

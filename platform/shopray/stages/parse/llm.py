@@ -93,7 +93,7 @@ class LLMParser:
         try:
             intent = to_intent(validate(text, schema), keywords, terms.vocabulary)
         except InvalidOutput as exc:
-            log.warning("parser output rejected for %r: %s", norm, exc)
+            log.warning("parser output rejected: %s", exc)  # not the query: no query text is logged
             raise ParseFailed(INVALID) from exc
         self.cache.put(terms.version, norm, intent)
         return intent
@@ -105,7 +105,7 @@ class LLMParser:
         if isinstance(exc, GenerationTimeout):
             return ParseFailed(TIMEOUT)
         if not isinstance(exc, EngineUnavailable):  # the engine refused the request (e.g. too long)
-            log.error("parser engine failed on %r", norm, exc_info=exc)
+            log.error("parser engine failed", exc_info=exc)
         return ParseFailed(UNAVAILABLE)
 
     async def aparse(self, norm: str, terms: CatalogTerms, keywords: str) -> Intent:

@@ -69,7 +69,8 @@ def intent_schema(vocabulary: Vocabulary) -> dict:
 
 
 class InvalidOutput(ValueError):
-    """The model's text is not a schema-valid parse."""
+    """The model's text is not a schema-valid parse. The message names what is wrong, never a value: values come
+    from the query, and no query text is logged."""
 
 
 def validate(text: str, schema: dict) -> dict:
@@ -81,7 +82,7 @@ def validate(text: str, schema: dict) -> dict:
     try:
         jsonschema.validate(data, schema)
     except jsonschema.ValidationError as exc:
-        raise InvalidOutput(f"schema violation at {list(exc.absolute_path)}: {exc.message}") from exc
+        raise InvalidOutput(f"schema violation at {list(exc.absolute_path)} ({exc.validator})") from exc
     if not isinstance(data, dict):
         raise InvalidOutput("not a JSON object")
     data = {f: data.get(f) for f in FIELDS}
@@ -90,7 +91,7 @@ def validate(text: str, schema: dict) -> dict:
         if low == high:
             # Nobody shops for exactly one price: the model copied one number into both bounds
             # ("$35 - $140" -> 35..35, "under 550" -> 550..550), so the rule parser answers instead.
-            raise InvalidOutput(f"zero-width price range {low}..{high}")
+            raise InvalidOutput("zero-width price range")
         if low > high:
             # "$345 - $120" is still a range: the bounds are read in the order written.
             data["price_min"], data["price_max"] = high, low
