@@ -40,6 +40,10 @@ def _publish(store, products, vectors) -> None:
                                  embedding_model="test-encoder", catalog_sha256="-", vocabulary=Vocabulary.from_products(products)))
 
 
+def _redis_feed(server, name: str) -> RedisFeed:
+    return RedisFeed.of_index(broker.connect(RedisConfig(url=server.url), "index.feed", binary=True), name)
+
+
 class _Server:
     """qdrant-client's local mode as a server behaves to concurrent clients: each request on its own (local mode
     is not thread-safe), and a batch of updates one operation at a time, so a query may land between any two."""
@@ -77,7 +81,7 @@ def store(request, tmp_path, small_catalog, vectors):
         if request.param == "server":
             feed = SqliteFeed(tmp_path / "feed.sqlite")
         else:
-            feed = RedisFeed.of_index(broker.connect(RedisConfig(url=request.getfixturevalue("redis_server").url), "index.feed", binary=True), "live")
+            feed = _redis_feed(request.getfixturevalue("redis_server"), "live")
         store = RemoteStore(_Server(), "live", feed)
     _publish(store, small_catalog[:N], vectors)
     return store
@@ -418,7 +422,7 @@ def test_a_batch_that_raced_another_writer_on_a_redis_feed_is_validated_again(re
 
     from shopray.stages.retrieve.index.remote import RemoteStore
 
-    feed = RedisFeed.of_index(broker.connect(RedisConfig(url=redis_server.url), "index.feed", binary=True), "race")
+    feed = _redis_feed(redis_server, "race")
     store = RemoteStore(QdrantClient(location=":memory:"), "race", feed)
     _publish(store, small_catalog[:N], vectors)
     target, other, calls = small_catalog[0], _writer(store, embedder), []
@@ -443,7 +447,7 @@ def test_a_feed_that_ends_before_the_index_was_built_takes_no_change(tmp_path, e
     _publish(store, small_catalog[:N], vectors)
     _apply(store, embedder, {"product_id": small_catalog[0].product_id, "price": 1.0})
     build_index(small_catalog[:N], store, app_config.embedding)
-    moved = EdgeStore(tmp_path, "moved", RedisFeed.of_index(broker.connect(RedisConfig(url=redis_server.url), "index.feed", binary=True), "moved"))
+    moved = EdgeStore(tmp_path, "moved", _redis_feed(redis_server, "moved"))
     with pytest.raises(FeedMismatch, match="was built with change 1 of its feed, but the configured feed ends at change 0"):
         _apply(moved, embedder, {"product_id": small_catalog[1].product_id, "price": 2.0})
     assert moved.feed.last_seq() == 0

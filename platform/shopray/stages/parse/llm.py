@@ -99,7 +99,7 @@ class LLMParser:
         return intent
 
     @staticmethod
-    def failed(norm: str, exc: Exception) -> ParseFailed:
+    def failed(exc: Exception) -> ParseFailed:
         if isinstance(exc, ParseFailed):
             return exc
         if isinstance(exc, GenerationTimeout):
@@ -114,7 +114,7 @@ class LLMParser:
             prompt, schema = self.request(norm, terms)
             text = await self.engine.generate(prompt, schema, self.max_tokens, self.timeout_s)
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, the caller falls back
-            raise self.failed(norm, exc) from exc
+            raise self.failed(exc) from exc
         return self.answer(norm, terms, keywords, text, schema)
 
     def parse(self, norm: str, terms: CatalogTerms, keywords: str) -> Intent:
@@ -122,5 +122,5 @@ class LLMParser:
             prompt, schema = self.request(norm, terms)
             text = self.engine.generate_sync(prompt, schema, self.max_tokens, self.timeout_s)
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, the caller falls back
-            raise self.failed(norm, exc) from exc
+            raise self.failed(exc) from exc
         return self.answer(norm, terms, keywords, text, schema)

@@ -138,6 +138,9 @@ class CatalogWriter:
             old, self._reader = self._reader, self.store.open(version)
             if old is not None:
                 old.close()
+        if (last := self.store.feed.last_seq()) < self._reader.manifest.feed_seq:
+            raise FeedMismatch(f"index {self.store.name} version {version} was built with change {self._reader.manifest.feed_seq} of its feed, "
+                               f"but the configured feed ends at change {last}; rebuild the index (shopray index) to start from this feed")
         for _ in range(CONFLICT_RETRIES - 1):
             try:
                 return self._append(changes, self._reader)
@@ -146,9 +149,6 @@ class CatalogWriter:
         return self._append(changes, self._reader)
 
     def _append(self, changes: list[Change], reader: IndexReader) -> Applied:
-        if (last := self.store.feed.last_seq()) < reader.manifest.feed_seq:
-            raise FeedMismatch(f"index {self.store.name} version {reader.version} was built with change {reader.manifest.feed_seq} of its feed, "
-                               f"but the configured feed ends at change {last}; rebuild the index (shopray index) to start from this feed")
         ids = list(dict.fromkeys(c.product_id for c in changes))
         with self.store.feed.writing() as feed:
             latest = feed.latest(ids)
