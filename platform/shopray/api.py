@@ -140,6 +140,8 @@ class SearchResponse(BaseModel):
     timings_ms: dict[str, float] = Field(description="Per-stage wall time: parse, retrieve, rank, diversify, total.")
     versions: dict[str, str] = Field(default_factory=dict, description="Index and model versions that answered.")
     facets: Facets | None = Field(default=None, description="The result set's counts, when the request asks for `facets`.")
+    searched_as: str | None = Field(default=None, description="The query text every model searched with after query repair (`retriever.spelling`), "
+                                    "for a \"showing results for\" line; null when repair changed nothing.")
 
 
 class CatalogChanges(BaseModel):

@@ -145,8 +145,8 @@ class RetrieverConfig(_Strict):
     sparse_weight: float = Field(default=1.0, ge=0, description="RRF weight of the BM25 list.")
     spelling: bool = Field(
         default=True,
-        description="Repair the BM25 side's query: a word no product uses becomes the catalog word within one edit (two from 8 letters) "
-        "used by the most products. The dense side reads the query as typed.",
+        description="Query repair: a word no product uses becomes the catalog word within one edit (two from 8 letters) "
+        "used by the most products; dense retrieval, BM25 and the ranker all read the repaired text (the response's `searched_as`).",
     )
     min_filtered: int = Field(
         default=10, ge=0,

@@ -158,6 +158,8 @@ class CandidateSet:
     notes: dict[str, object] = field(default_factory=dict)
     tiers: Tiers | None = None  # None: the query stated no constraint
     query_vector: np.ndarray | None = None  # the retriever's embedding of the query text, so no later stage embeds it again
+    query_text: str | None = None  # the text the retriever searched, after query repair; the ranker scores against it
+    repaired: bool = False  # query repair changed the text
     explanations: list[dict] | None = None  # per candidate, what each stage did (api.Explanation's fields); None unless asked to explain
 
     def __post_init__(self) -> None:
@@ -187,6 +189,8 @@ class CandidateSet:
             notes=dict(self.notes),
             tiers=self.tiers.take(order) if self.tiers is not None else None,
             query_vector=self.query_vector,
+            query_text=self.query_text,
+            repaired=self.repaired,
             explanations=[dict(self.explanations[i]) for i in order] if self.explanations is not None else None,
         )
 

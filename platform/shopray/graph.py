@@ -60,6 +60,7 @@ class SearchContext:
             timings_ms=timings_ms,
             versions=self.versions,
             facets=self.facets,
+            searched_as=candidates.query_text if candidates.repaired else None,
         )
 
 

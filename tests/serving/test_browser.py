@@ -249,7 +249,7 @@ def test_unavailable_and_network_errors_are_shown_with_a_retry(page):
 
 
 def test_degraded_answer_with_title_only_products(page):
-    """A Home Depot style catalog has titles only; a degraded answer says so plainly."""
+    """A Home Depot style catalog has titles only; a degraded answer says so plainly, and a repaired query what it searched."""
     fake = {
         "request_id": "rid-sparse",
         "intent": {"keywords": "toilet flapper", "category": None, "brand": None, "color": None, "price_min": None, "price_max": None, "attributes": [], "source": "none"},
@@ -257,13 +257,15 @@ def test_degraded_answer_with_title_only_products(page):
         "degraded": ["parser_unavailable"],
         "timings_ms": {"parse": 1.0, "retrieve": 2.0, "rank": 3.0, "diversify": 0.5, "total": 6.5},
         "versions": {},
+        "searched_as": "toilet flapper",
     }
     page.route("**/search", lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(fake)))
-    page.fill("#q", "toilet flapper")
+    page.fill("#q", "toilet flaper")
     page.press("#q", "Enter")
     expect(page.locator("#request-id")).to_have_text("rid-sparse")
     expect(page.locator(".degraded .label")).to_have_text(["parser_unavailable"])
     expect(page.locator(".chip")).to_have_count(0)
+    expect(page.locator(".intent-note .searched-as")).to_have_text("toilet flapper")  # the query after repair
     item = page.locator("ol.results li")
     expect(item).to_have_count(1)
     expect(item.locator(".title")).to_have_text("Korky Universal Toilet Flapper")

@@ -1,4 +1,6 @@
-"""Query repair on the BM25 side: typos become catalog words; words the catalog uses, short words and codes stay."""
+"""Query repair: typos become catalog words for every model; words the catalog uses, short words and codes stay."""
+
+import numpy as np
 
 from shopray.domain import Intent
 from shopray.stages.retrieve.spelling import Speller, term_counts
@@ -43,3 +45,26 @@ def test_the_retriever_repairs_the_bm25_query(app_config, small_catalog):
     repaired = lexical.retrieve(typo, Intent(keywords=typo))
     assert lexical.retrieve(word, Intent(keywords=word)).ids == repaired.ids
     assert as_typed.retrieve(typo, Intent(keywords=typo)).ids != repaired.ids
+    assert (repaired.query_text, repaired.repaired) == (word, True)
+    # The dense side reads the repaired text as well: a typo finds what the word finds.
+    dense = Retriever(retriever.index, retriever.embedder, RetrieverConfig(sparse_weight=0.0, candidates=20), app_config.index.hnsw_ef)
+    assert dense.retrieve(typo, Intent(keywords=typo)).ids == dense.retrieve(word, Intent(keywords=word)).ids
+    np.testing.assert_allclose(dense.retrieve(typo, Intent(keywords=typo)).query_vector, retriever.embedder.encode([word])[0], atol=1e-6)
+
+
+def test_the_ranker_scores_the_repaired_query_and_the_response_says_it(app_config, small_catalog):
+    from shopray.api import SearchRequest
+    from shopray.pipeline import Pipeline
+
+    pipeline = Pipeline.from_config(app_config)
+    reader = pipeline["retrieve"].index.current
+    word = max((w for w in reader.manifest.terms if len(w) >= 8 and w.isalpha()), key=lambda w: reader.manifest.terms[w])
+    typo = word[:3] + word[4:]
+    seen: list[str] = []
+    scorer = pipeline["rank"].scorer
+    score_many = scorer.score_many
+    scorer.score_many = lambda requests: seen.extend(q for q, _ in requests) or score_many(requests)
+    response = pipeline.search(SearchRequest(query=typo, k=5, diversity=0))
+    assert response.searched_as == word and seen == [word]
+    assert [r.product_id for r in response.results] == [r.product_id for r in pipeline.search(SearchRequest(query=word, k=5, diversity=0)).results]
+    assert pipeline.search(SearchRequest(query=word, k=5, diversity=0)).searched_as is None

@@ -142,8 +142,8 @@ class Ranker:
 
     @staticmethod
     def _query(ctx: SearchContext) -> str:
-        assert ctx.intent is not None
-        return ctx.intent.keywords or ctx.request.query
+        assert ctx.intent is not None and ctx.candidates is not None
+        return ctx.candidates.query_text or ctx.intent.keywords or ctx.request.query
 
     def _apply(self, ctx: SearchContext, scores: np.ndarray | None, version: str) -> SearchContext:
         ctx.candidates = self.rank(self._query(ctx), ctx.candidates, scores)

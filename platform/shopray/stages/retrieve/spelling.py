@@ -1,8 +1,10 @@
-"""Query repair for the BM25 side: a query word the catalog never uses becomes the catalog word nearest to it.
+"""Query repair: a query word the catalog never uses becomes the catalog word nearest to it.
 
 BM25 only matches words the catalog has, so "ancor bolts" finds bolts and
-misses anchors. The dense side reads the query as typed: its subword encoder
-already tolerates typos, and a wrong correction there would cost more. Words
+misses anchors. The retriever's encoder and the ranker read the repaired text
+too: their subword vocabularies tolerate typos, but less well than a catalog
+word (on the Home Depot validation queries, repairing the dense side's and the
+cross-encoder's query as well as BM25's raised NDCG@10 by 0.005). Words
 shorter than ``min_length`` and anything with a digit (sizes, model numbers)
 are left alone, as is every word the catalog uses even once, and every common
 English word: "sneakers" in a shop that sells only "shoes" is not a typo of

@@ -112,8 +112,8 @@ class Retriever:
         """Candidates best first: exact matches to the intent, then (unless ``strict``) each relaxation tier;
         products out of stock as ``out_of_stock`` says (default: the config's)."""
         cfg, reader = self.config, self.index.current
-        text = intent.keywords or query
-        sparse_text = reader.speller.correct(text) if cfg.spelling else text
+        typed = intent.keywords or query
+        text = reader.speller.correct(typed) if cfg.spelling else typed
         embedder = self.encoder(reader)
         if self.feed is not None:
             reader.follow(self.feed, cfg.feed_check_s, embedder.encode)
@@ -131,12 +131,12 @@ class Retriever:
         for n in range(1 + (0 if strict else len(constraints.stated))):
             if n and len(hits) >= max(cfg.min_filtered, k):
                 break
-            for h in self._query(reader, vector, sparse_text, constraints.relaxed(n)):
+            for h in self._query(reader, vector, text, constraints.relaxed(n)):
                 if h.product_id not in seen:
                     seen.add(h.product_id)
                     hits.append(h)
             if explain:
-                ranks = self._list_ranks(reader, vector, sparse_text, constraints.relaxed(n)) | ranks
+                ranks = self._list_ranks(reader, vector, text, constraints.relaxed(n)) | ranks
 
         tiers = None
         groups, meets = constraints.groups([h.payload for h in hits]) if constraints.stated else (np.zeros(len(hits), dtype=int), None)
@@ -166,6 +166,8 @@ class Retriever:
             notes={"index_version": reader.label},
             tiers=tiers,
             query_vector=query_vector,
+            query_text=text,
+            repaired=text != typed,
             explanations=explanations,
         )
 
