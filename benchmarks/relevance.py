@@ -24,23 +24,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from shopray.bench.relevance import BM25, paired_ci, ratio_ci
+from shopray.bench.relevance import BM25, config_row, paired_ci, ratio_ci
 from shopray.bench.report import markdown_table, percentiles, print_command
-
-
-def row(spec: str, index: str) -> tuple[str, dict]:
-    name, _, overrides = spec.partition("=")
-    config: dict = {"index": {"name": index}, "diversifier": {"default_diversity": 0.0}}
-    for assignment in filter(None, (a.strip() for a in overrides.split(";"))):
-        path, _, value = assignment.partition(":")
-        node = config
-        *parents, leaf = path.strip().split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = yaml.safe_load(value)
-    return name.strip(), config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     per_query = {"BM25 (bm25s)": np.array([ndcg_at_k(bm25.search(q, ns.k), judgments[q], ns.k) for q in queries])}
     latency: dict[str, list[float]] = {}
     for spec in ns.rows or ["graph"]:
-        name, overrides = row(spec, ns.index)
+        name, overrides = config_row(spec, ns.index)
         pipeline = Pipeline.from_config(AppConfig.model_validate(overrides))
         pipeline.search(SearchRequest(query=queries[0][:512], k=ns.k))  # loads lazily built models outside the timings
         scores, times = [], []

@@ -152,7 +152,7 @@ def cmd_eval(ns: argparse.Namespace) -> int:
 
 # Subcommands that own their argument parsing live beside the code they drive.
 DELEGATED = {
-    "train": ("shopray.training", "train models into the registry: shopray train {ranker,parser,embedder} ..."),
+    "train": ("shopray.training", "train models into the registry: shopray train {ranker,parser,embedder,fusion} ..."),
     "k8s": ("shopray.k8s.cli", "render and validate the KubeRay manifests: shopray k8s {render,validate} ..."),
     "loadtest": ("shopray.bench.locust", "run the locust suite headless: shopray loadtest --users N --spawn-rate R --duration S [--url]"),
     "tune": ("shopray.tuning", "run a Ray Tune sweep from tuning/*.yaml: shopray tune SWEEP.yaml [--resume] [--address ADDR]"),

@@ -237,6 +237,12 @@ class RankerConfig(_Strict):
         "lexical and dense evidence keeps the scorer from promoting near-misses it never saw in training. 0: the scorer's order alone.",
     )
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant for `retriever_weight`.")
+    fusion: str = Field(
+        default="auto",
+        description="How the top N's final order is made. rrf: the weighted reciprocal-rank fusion of `retriever_weight`. auto: a learned "
+        "fusion (LambdaMART, registry kind 'fusion', `shopray train fusion`) trained for the cross-encoder that scores, when one is "
+        "registered, else rrf. Or a registry alias, version or directory of a fusion model, used while the cross-encoder it was trained for scores.",
+    )
 
 
 class DiversifierConfig(_Strict):

@@ -7,6 +7,7 @@ gain = relevance - lowest grade, unjudged products counted as 0.
 from __future__ import annotations
 
 import numpy as np
+import yaml
 
 
 class BM25:
@@ -56,3 +57,17 @@ def ratio_ci(a: np.ndarray, b: np.ndarray, resamples: int = 2000, seed: int = 0)
     idx = _resamples(len(a), resamples, seed)
     ratios = a[idx].mean(axis=1) / np.maximum(b[idx].mean(axis=1), 1e-12)
     return [round(float(x), 3) for x in np.percentile(ratios, [2.5, 97.5])]
+
+
+def config_row(spec: str, index: str) -> tuple[str, dict]:
+    """``NAME[=dotted.path: yaml; ...]``: a row's name and its AppConfig overrides on the index ``index`` at diversity 0."""
+    name, _, overrides = spec.partition("=")
+    config: dict = {"index": {"name": index}, "diversifier": {"default_diversity": 0.0}}
+    for assignment in filter(None, (a.strip() for a in overrides.split(";"))):
+        path, _, value = assignment.partition(":")
+        node = config
+        *parents, leaf = path.strip().split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = yaml.safe_load(value)
+    return name.strip(), config

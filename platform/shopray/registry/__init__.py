@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shopray.config import default_home
 from shopray.versions import atomic_write_text, new_version
 
-ModelKind = Literal["ranker", "parser", "embedder"]
+ModelKind = Literal["ranker", "parser", "embedder", "fusion"]
 ALIASES = ("production", "candidate")
 
 

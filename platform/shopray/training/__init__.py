@@ -1,11 +1,12 @@
-"""`shopray train {ranker,parser,embedder}`: each trainer module owns its arguments."""
+"""`shopray train {ranker,parser,embedder,fusion}`: each trainer module owns its arguments."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-TRAINERS = {"ranker": "shopray.training.ranker.train", "parser": "shopray.training.parser.train", "embedder": "shopray.training.embedder.train"}
+TRAINERS = {"ranker": "shopray.training.ranker.train", "parser": "shopray.training.parser.train", "embedder": "shopray.training.embedder.train",
+            "fusion": "shopray.training.fusion.train"}
 
 
 def main(argv: list[str]) -> int:

@@ -287,3 +287,28 @@ def test_a_new_cross_encoder_keeps_the_layers_asked_for(tmp_path):
     assert AutoConfig.from_pretrained(path, local_files_only=True).num_hidden_layers == 3
     scorer = CrossEncoderScorer(path, device="cpu", precision="fp32", max_length=16)
     assert len(scorer.model.bert.encoder.layer) == 3 and scorer.score("drill", ["DeWalt Drill", "Tea"]).shape == (2,)
+
+
+@pytest.mark.ray  # the index is built with Ray Data
+def test_train_fusion_registers_a_fusion_for_the_cross_encoder_and_the_ranker_then_uses_it(app_config, small_catalog, trained, tmp_path):
+    from shopray.api import SearchRequest
+    from shopray.pipeline import Pipeline
+    from shopray.training.fusion import train as train_fusion
+
+    registry = tmp_path / "registry"
+    config = AppConfig.model_validate({**app_config.model_dump(), "ranker": RankerConfig(kind="crossencoder", model=trained["path"], registry=registry,
+                                                                                         max_length=32, popularity_weight=0)})
+    # Judged queries: a category's leaf name; its products are relevant (3), a few others judged irrelevant (1).
+    leaves = sorted({p.leaf_category for p in small_catalog if p.leaf_category})[:24]
+    judgments = {leaf.lower(): {p.product_id: 3.0 if p.leaf_category == leaf else 1.0 for p in small_catalog[:: 7] + [q for q in small_catalog if q.leaf_category == leaf]}
+                 for leaf in leaves}
+    ns = train_fusion.parse_args(["--registry", str(registry), "--split", "all", "--rounds", "20", "--no-progress"])
+    result = train_fusion.train(config, judgments, ns)
+    assert result["for_ranker"] == trained["version"] and result["queries"] == len(leaves)
+    assert 0 <= result["rrf_ndcg@10"] <= 1 and 0 <= result["ndcg@10"] <= 1
+    card = Registry(registry).card("fusion", result["registered"])
+    assert card.data["ranker"] == trained["version"] and card.config["features"] and card.metrics["ndcg@10"] == result["ndcg@10"]
+    response = Pipeline.from_config(config).search(SearchRequest(query=leaves[0].lower(), k=5, diversity=0))
+    assert response.versions["fusion"] == f"lambdamart:{result['registered']}"
+    rrf = AppConfig.model_validate({**config.model_dump(), "ranker": {**config.ranker.model_dump(), "fusion": "rrf"}})
+    assert "fusion" not in Pipeline.from_config(rrf).search(SearchRequest(query=leaves[0].lower(), k=5, diversity=0)).versions

@@ -29,6 +29,14 @@ from shopray.registry import model_label
 
 log = logging.getLogger(__name__)
 
+VERSION_PREFIX = "crossencoder:"  # a scorer version: crossencoder:<registry version or directory name>:<dtype>
+
+
+def model_of(scorer_version: str) -> str | None:
+    """The cross-encoder (registry version or directory name) a scorer version names; None for any other scorer."""
+    return scorer_version[len(VERSION_PREFIX):].rsplit(":", 1)[0] if scorer_version.startswith(VERSION_PREFIX) else None
+
+
 class CrossEncoderScorer:
     """Scores (query, text) pairs; safe to call from several threads."""
 
@@ -64,7 +72,7 @@ class CrossEncoderScorer:
         elif self.dtype != "fp32":
             model = model.to(torch.float16 if self.dtype == "fp16" else torch.bfloat16)
         self.model = model.to(self.device)
-        self.version = f"crossencoder:{model_label(self.model_dir)}:{self.dtype}"
+        self.version = f"{VERSION_PREFIX}{model_label(self.model_dir)}:{self.dtype}"
         self._lock = threading.Lock()
 
     @classmethod

@@ -8,7 +8,8 @@ and popularity (from the event log, ``Popularity``). Fusing ranks rather than
 adding to raw scores keeps the weights meaningful whichever scorer answers: a
 cross-encoder's logits and a bi-encoder's cosines differ in scale, so weights
 tuned with one carry over to the other. With no fusion weight and no feature,
-the scorer's order stands. The rest keep retriever order below. ``arun`` takes
+the scorer's order stands. Where a learned fusion (``fusion``) was trained for
+the cross-encoder that scores, its order replaces the rank fusion. The rest keep retriever order below. ``arun`` takes
 the scoring coroutine the Serve deployment batches across requests with.
 """
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from pathlib import Path
 from typing import Awaitable, Callable, Protocol, Sequence
 
 import numpy as np
@@ -27,6 +30,9 @@ from shopray.embedding import shared_embedder
 from shopray.events import Behaviour, open_event_log
 from shopray.follow import Follower
 from shopray.graph import SearchContext
+from shopray.registry import ModelNotFound
+from shopray.stages.rank.cross_encoder import model_of
+from shopray.stages.rank.fusion import LearnedFusion, fusion_dir
 from shopray.stages.rank.scorers import BIENCODER, BiEncoderScorer, Scorer, follow_scorer, resolver
 from shopray.stages.retrieve.index import IndexManifest, open_store
 
@@ -59,6 +65,7 @@ class Ranker:
         self.config, self.auto, self.catalog = config, auto, catalog
         self._fallback, self._fallback_scorer = fallback, None
         self.popularity, self._popularity_every_s = popularity, popularity_every_s
+        self._fusions: dict[str, tuple[LearnedFusion | None, Path | None, float]] = {}  # scorer version -> (fusion, its directory, resolved at)
 
     @classmethod
     def from_config(cls, config: AppConfig) -> "Ranker":
@@ -102,8 +109,22 @@ class Ranker:
         """The candidates the scorer sees."""
         return candidates.take(range(min(self.config.top_n, len(candidates))))
 
-    def rank(self, query: str, candidates: CandidateSet, head_scores: np.ndarray | None = None) -> CandidateSet:
-        """Re-order the head; ``head_scores`` are the scorer's for ``head(candidates)`` when already computed."""
+    def fusion(self, scorer_version: str) -> LearnedFusion | None:
+        """The learned fusion ``ranker.fusion`` names for this scorer, re-resolved every ``refresh_s``; None: rrf."""
+        now, cached = time.monotonic(), self._fusions.get(scorer_version)
+        if cached is not None and (self.config.refresh_s == 0 or now - cached[2] < self.config.refresh_s):
+            return cached[0]
+        try:
+            path = fusion_dir(self.config.fusion, model_of(scorer_version), self.config.registry)
+        except ModelNotFound:
+            path = None
+        fusion = cached[0] if cached is not None and cached[1] == path else LearnedFusion.load(path) if path else None
+        self._fusions[scorer_version] = (fusion, path, now)
+        return fusion
+
+    def rank(self, query: str, candidates: CandidateSet, head_scores: np.ndarray | None = None, fusion: LearnedFusion | None = None) -> CandidateSet:
+        """Re-order the head; ``head_scores`` are the scorer's for ``head(candidates)`` when already computed; ``fusion``
+        orders it from them instead of the rank fusion."""
         n = min(self.config.top_n, len(candidates))
         if n == 0:
             return candidates
@@ -111,8 +132,11 @@ class Ranker:
         scores = raw = self.scorer.score_many([(query, head)])[0] if head_scores is None else np.asarray(head_scores, dtype=float)
         affinity, popularity = self.behaviour(head)
         cfg = self.config
-        if cfg.retriever_weight > 0 or affinity is not None or popularity is not None:
+        if fusion is not None:  # its order is one fused list, so the behaviour features keep their units
+            scores = fuse_with_retriever(fusion(query, head, raw), 0.0, cfg.rrf_k)
+        elif cfg.retriever_weight > 0 or affinity is not None or popularity is not None:
             scores = fuse_with_retriever(scores, cfg.retriever_weight, cfg.rrf_k)
+        if fusion is not None or cfg.retriever_weight > 0 or affinity is not None or popularity is not None:
             for weight, feature in ((cfg.session_weight, affinity), (cfg.popularity_weight, popularity)):
                 if feature is not None:
                     scores = scores + weight * feature / (cfg.rrf_k + 1)
@@ -141,13 +165,17 @@ class Ranker:
         return affinity, popularity
 
     @staticmethod
-    def _query(ctx: SearchContext) -> str:
+    def scored_query(ctx: SearchContext) -> str:
+        """The text the scorer reads: the retriever's (repaired) query, else the parsed keywords, else the query."""
         assert ctx.intent is not None and ctx.candidates is not None
         return ctx.candidates.query_text or ctx.intent.keywords or ctx.request.query
 
     def _apply(self, ctx: SearchContext, scores: np.ndarray | None, version: str) -> SearchContext:
-        ctx.candidates = self.rank(self._query(ctx), ctx.candidates, scores)
+        fusion = self.fusion(version) if scores is not None else None
+        ctx.candidates = self.rank(self.scored_query(ctx), ctx.candidates, scores, fusion)
         ctx.versions["ranker"] = version
+        if fusion is not None:
+            ctx.versions["fusion"] = fusion.version
         if self._fallback_scorer is not None and version == self._fallback_scorer.version:
             # The fallback answered: the model was missing then, whether or not it has arrived since.
             ctx.degraded.append(self.missing() or "ranker_warming")
@@ -157,7 +185,7 @@ class Ranker:
         assert ctx.candidates is not None
         scorer = self.scorer  # one model for the whole request, whatever a promotion does meanwhile
         head = self.head(ctx.candidates)
-        scores = scorer.score_many([(self._query(ctx), head)])[0] if len(head) else None
+        scores = scorer.score_many([(self.scored_query(ctx), head)])[0] if len(head) else None
         return self._apply(ctx, scores, scorer.version)
 
     async def arun(self, ctx: SearchContext, score: ScoreFn | None = None) -> SearchContext:
@@ -168,7 +196,7 @@ class Ranker:
         head = self.head(ctx.candidates)
         if not len(head):
             return self._apply(ctx, None, self.scorer.version)
-        scores, version = await score(self._query(ctx), head)
+        scores, version = await score(self.scored_query(ctx), head)
         return self._apply(ctx, scores, version)
 
 

