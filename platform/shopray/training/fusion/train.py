@@ -97,8 +97,8 @@ def collect(pipeline: Pipeline, scorer: Scorer, judgments: Judgments, progress: 
             ctx = pipeline[key].run(ctx)
         head = ranker.head(ctx.candidates)
         if len(head):
-            query = ranker.scored_query(ctx)
-            heads.append(Head(query, head, scorer.score_many([(query, head)])[0], grades))
+            scored = ranker.scored_query(ctx)  # the repaired text, as in serving
+            heads.append(Head(scored, head, scorer.score_many([(scored, head)])[0], grades))
     return heads
 
 
