@@ -92,3 +92,16 @@ def test_the_ranker_uses_the_fusion_fitted_for_the_cross_encoder_that_scores(tmp
     # rrf turns it off; the bi-encoder and the retriever's order never get one.
     assert "fusion" not in _ranked(Ranker(_Scorer("crossencoder:v1:bf16", scores), RankerConfig(registry=tmp_path, popularity_weight=0, fusion="rrf")))[1]
     assert "fusion" not in _ranked(Ranker(_Scorer("retriever-order", scores), RankerConfig(registry=tmp_path, popularity_weight=0)))[1]
+
+
+def test_a_broken_or_foreign_fusion_model_leaves_the_rank_fusion_answering(tmp_path, caplog):
+    scores = [2.0, 0.5, 1.0, -1.0]
+    expected = _ranked(Ranker(_Scorer("crossencoder:v1:bf16", scores), RankerConfig(registry=tmp_path / "none", popularity_weight=0)))
+    version = _register(tmp_path, "v1")
+    model = Registry(tmp_path).path("fusion", version) / MODEL_FILE
+    for text in ("not a model", model.read_text().replace("feature_names=scorer ", "feature_names=other ")):
+        model.write_text(text)
+        with caplog.at_level("WARNING"):
+            assert _ranked(Ranker(_Scorer("crossencoder:v1:bf16", scores), RankerConfig(registry=tmp_path, popularity_weight=0))) == expected
+        assert "not used" in caplog.text
+        caplog.clear()

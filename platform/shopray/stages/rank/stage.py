@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Awaitable, Callable, Protocol, Sequence
 
+import lightgbm
 import numpy as np
 
 from shopray.bootstrap.keys import AUTO, AutoModel
@@ -118,9 +119,17 @@ class Ranker:
             path = fusion_dir(self.config.fusion, model_of(scorer_version), self.config.registry)
         except ModelNotFound:
             path = None
-        fusion = cached[0] if cached is not None and cached[1] == path else LearnedFusion.load(path) if path else None
+        fusion = cached[0] if cached is not None and cached[1] == path else self._load_fusion(path) if path else None
         self._fusions[scorer_version] = (fusion, path, now)
         return fusion
+
+    @staticmethod
+    def _load_fusion(path: Path) -> LearnedFusion | None:
+        try:
+            return LearnedFusion.load(path)
+        except (ValueError, lightgbm.basic.LightGBMError) as exc:  # a broken or foreign model must not fail searches
+            log.warning("fusion model %s not used, the rank fusion answers: %s", path, exc)
+            return None
 
     def rank(self, query: str, candidates: CandidateSet, head_scores: np.ndarray | None = None, fusion: LearnedFusion | None = None) -> CandidateSet:
         """Re-order the head; ``head_scores`` are the scorer's for ``head(candidates)`` when already computed; ``fusion``
