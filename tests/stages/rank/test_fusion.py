@@ -81,7 +81,7 @@ def test_the_ranker_uses_the_fusion_fitted_for_the_cross_encoder_that_scores(tmp
     served = Ranker(_Scorer("crossencoder:v1:bf16", scores), RankerConfig(registry=tmp_path, popularity_weight=0))
     assert _ranked(served) == (list("abcd"), {"ranker": "crossencoder:v1:bf16"})  # rank fusion while no fusion model exists
     version = _register(tmp_path, "v1")
-    served._fusions.clear()
+    served.fusions.check(wait=True)  # what the replica's follower does within ranker.refresh_s
     ids, versions = _ranked(served)
     assert set(ids[:2]) == {"b", "d"} and versions["fusion"] == f"lambdamart:{version}"
     # Another cross-encoder's scores are on another scale: its fusion model is not used, named or not.

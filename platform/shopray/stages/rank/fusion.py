@@ -51,14 +51,15 @@ def head_features(query: str, head: CandidateSet, scores: np.ndarray) -> np.ndar
 class LearnedFusion:
     """A fitted booster over ``FEATURES``; higher is better."""
 
-    def __init__(self, booster: lightgbm.Booster, version: str):
+    def __init__(self, booster: lightgbm.Booster, version: str, ranker: str | None = None):
+        """``ranker``: the cross-encoder it was fitted for."""
         if tuple(booster.feature_name()) != FEATURES:
             raise ValueError(f"fusion model {version} reads features {booster.feature_name()}, this release computes {list(FEATURES)}")
-        self.booster, self.version = booster, version
+        self.booster, self.version, self.ranker = booster, version, ranker
 
     @classmethod
     def load(cls, model_dir: Path) -> "LearnedFusion":
-        return cls(lightgbm.Booster(model_file=str(model_dir / MODEL_FILE)), f"lambdamart:{model_label(model_dir)}")
+        return cls(lightgbm.Booster(model_file=str(model_dir / MODEL_FILE)), f"lambdamart:{model_label(model_dir)}", fitted_for(model_dir))
 
     def __call__(self, query: str, head: CandidateSet, scores: np.ndarray) -> np.ndarray:
         return self.booster.predict(head_features(query, head, scores), num_threads=1)
@@ -73,4 +74,10 @@ def fusion_dir(ref: str, ranker_model: str | None, registry: Path | None) -> Pat
     if ref == "auto":
         return find(Registry(registry), "fusion", ranker_model, field="ranker")
     path = resolve_model("fusion", ref, registry)
-    return path if ModelCard.model_validate_json((path / "card.json").read_text()).data.get("ranker") == ranker_model else None
+    return path if fitted_for(path) == ranker_model else None
+
+
+def fitted_for(model_dir: Path) -> str | None:
+    """The cross-encoder a fusion model's card names."""
+    card = model_dir / "card.json"
+    return ModelCard.model_validate_json(card.read_text()).data.get("ranker") if card.exists() else None

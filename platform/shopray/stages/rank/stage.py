@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from pathlib import Path
 from typing import Awaitable, Callable, Protocol, Sequence
 
@@ -39,6 +38,7 @@ from shopray.stages.retrieve.index import IndexManifest, open_store
 
 log = logging.getLogger(__name__)
 # (query, head) -> (scores, version of the model that scored)
+RANK_FUSION = "rrf"  # the fusion follower's key while no learned fusion applies
 ScoreFn = Callable[[str, CandidateSet], Awaitable[tuple[np.ndarray, str]]]
 
 
@@ -66,7 +66,9 @@ class Ranker:
         self.config, self.auto, self.catalog = config, auto, catalog
         self._fallback, self._fallback_scorer = fallback, None
         self.popularity, self._popularity_every_s = popularity, popularity_every_s
-        self._fusions: dict[str, tuple[LearnedFusion | None, Path | None, float]] = {}  # scorer version -> (fusion, its directory, resolved at)
+        # The learned fusion for the cross-encoder now scoring, or None (key RANK_FUSION): the rank fusion answers.
+        self.fusions: Follower[str, LearnedFusion | None] = Follower(self._fusion_ref, self._load_fusion, name="ranker-fusion", every_s=config.refresh_s)
+        self.fusions.check(wait=True)
 
     @classmethod
     def from_config(cls, config: AppConfig) -> "Ranker":
@@ -105,31 +107,36 @@ class Ranker:
     def retarget(self, model: str) -> None:
         """Serve's reconfigure: score with another model reference (alias, version or directory), loaded before it answers."""
         self.scorers.retarget(resolver(self.config, model, self.auto, self.catalog), wait=True)
+        self.fusions.check(wait=True)
 
     def head(self, candidates: CandidateSet) -> CandidateSet:
         """The candidates the scorer sees."""
         return candidates.take(range(min(self.config.top_n, len(candidates))))
 
-    def fusion(self, scorer_version: str) -> LearnedFusion | None:
-        """The learned fusion ``ranker.fusion`` names for this scorer, re-resolved every ``refresh_s``; None: rrf."""
-        now, cached = time.monotonic(), self._fusions.get(scorer_version)
-        if cached is not None and (self.config.refresh_s == 0 or now - cached[2] < self.config.refresh_s):
-            return cached[0]
+    def _fusion_ref(self) -> str:
+        """The directory of the fusion model ``ranker.fusion`` names for the cross-encoder now scoring, or RANK_FUSION."""
+        scorer = self.scorers.current
         try:
-            path = fusion_dir(self.config.fusion, model_of(scorer_version), self.config.registry)
+            path = fusion_dir(self.config.fusion, model_of(scorer.version) if scorer is not None else None, self.config.registry)
         except ModelNotFound:
             path = None
-        fusion = cached[0] if cached is not None and cached[1] == path else self._load_fusion(path) if path else None
-        self._fusions[scorer_version] = (fusion, path, now)
-        return fusion
+        return str(path) if path else RANK_FUSION
 
     @staticmethod
-    def _load_fusion(path: Path) -> LearnedFusion | None:
-        try:
-            return LearnedFusion.load(path)
-        except (ValueError, lightgbm.basic.LightGBMError) as exc:  # a broken or foreign model must not fail searches
-            log.warning("fusion model %s not used, the rank fusion answers: %s", path, exc)
+    def _load_fusion(ref: str) -> LearnedFusion | None:
+        if ref == RANK_FUSION:
             return None
+        try:
+            return LearnedFusion.load(Path(ref))
+        except (ValueError, lightgbm.basic.LightGBMError) as exc:  # a broken or foreign model must not fail searches
+            log.warning("fusion model %s not used, the rank fusion answers: %s", ref, exc)
+            return None
+
+    def fusion(self, scorer_version: str) -> LearnedFusion | None:
+        """The learned fusion for the scorer that answered, or None: the one followed is fitted for the current
+        cross-encoder, and a request scored by another (a promotion under way) keeps the rank fusion."""
+        fusion = self.fusions.current
+        return fusion if fusion is not None and fusion.ranker == model_of(scorer_version) else None
 
     def rank(self, query: str, candidates: CandidateSet, head_scores: np.ndarray | None = None, fusion: LearnedFusion | None = None) -> CandidateSet:
         """Re-order the head; ``head_scores`` are the scorer's for ``head(candidates)`` when already computed; ``fusion``
