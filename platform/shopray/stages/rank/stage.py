@@ -148,11 +148,9 @@ class Ranker:
         scores = raw = self.scorer.score_many([(query, head)])[0] if head_scores is None else np.asarray(head_scores, dtype=float)
         affinity, popularity = self.behaviour(head)
         cfg = self.config
-        if fusion is not None:  # its order is one fused list, so the behaviour features keep their units
-            scores = fuse_with_retriever(fusion(query, head, raw), 0.0, cfg.rrf_k)
-        elif cfg.retriever_weight > 0 or affinity is not None or popularity is not None:
-            scores = fuse_with_retriever(scores, cfg.retriever_weight, cfg.rrf_k)
         if fusion is not None or cfg.retriever_weight > 0 or affinity is not None or popularity is not None:
+            # A learned fusion's order counts as one fused list, so the behaviour features keep their units.
+            scores = fuse_with_retriever(fusion(query, head, raw), 0.0, cfg.rrf_k) if fusion is not None else fuse_with_retriever(scores, cfg.retriever_weight, cfg.rrf_k)
             for weight, feature in ((cfg.session_weight, affinity), (cfg.popularity_weight, popularity)):
                 if feature is not None:
                     scores = scores + weight * feature / (cfg.rrf_k + 1)
