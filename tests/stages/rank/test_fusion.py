@@ -40,6 +40,9 @@ def test_features_of_a_head():
     assert row["dense_cosine"] == 0.5 and row["query_in_title"] == 1.0  # "bolts" matches "bolt"
     assert row["title_in_query"] == pytest.approx(2 / 3) and row["title_words"] == 3 and row["query_words"] == 2
     assert x[0, FEATURES.index("query_in_title")] == 0.0
+    # Logits are often all negative: the gap is to the head's best, not to 0.
+    gaps = head_features("anchor bolts", _head(), np.array([-2.0, -0.5, -1.0, -3.0]))[:, FEATURES.index("scorer_gap")]
+    assert gaps.tolist() == [1.5, 0.0, 0.5, 2.5]
 
 
 def _booster(feature: str = "query_in_title", names=FEATURES) -> lightgbm.Booster:

@@ -43,7 +43,7 @@ def head_features(query: str, head: CandidateSet, scores: np.ndarray) -> np.ndar
     shared = np.array([len(q & t) for t in titles], dtype=float)
     title_words = np.array([len(t) for t in titles], dtype=float)
     return np.column_stack([
-        scores, scores.max(initial=0.0) - scores, (scores[None, :] > scores[:, None]).sum(axis=1), np.arange(1, n + 1), head.scores, cosine,
+        scores, scores.max() - scores, (scores[None, :] > scores[:, None]).sum(axis=1), np.arange(1, n + 1), head.scores, cosine,
         shared / max(1, len(q)), shared / np.maximum(1, title_words), title_words, np.full(n, len(q)),
     ]) if n else np.zeros((0, len(FEATURES)))
 
