@@ -61,15 +61,15 @@ def test_new_catalog_version_invalidates_cached_intents(caplog):
     terms = Follower(lambda: published[0], lambda v: CatalogTerms.build(v, catalogs[v]), name="terms", every_s=0)
     terms.check(wait=True)
     stage = ParseStage(terms, Follower.fixed(parser), ParserConfig(kind="llm"))
-    first = stage.parse("Nike shoes")
-    again = stage.parse("  nike   SHOES ")  # the same normalised query
+    first = stage.parse("Nike red shoes")
+    again = stage.parse("  nike   RED shoes ")  # the same normalised query
     assert first.intent.brand == "Nike" and first.fallback is None and not first.cached
     assert again.cached and engine.calls == 1
 
     published[0] = "v2"
     assert terms.check(wait=True)
     with caplog.at_level(logging.WARNING, logger="shopray.stages.parse.llm"):
-        after = stage.parse("nike shoes")
+        after = stage.parse("nike red shoes")  # "red" leaves the model a field, so the engine is asked
     assert "parser output rejected: schema violation" in caplog.text and "nike" not in caplog.text.lower()  # no query text in logs
     assert len(parser.cache) == 0
     # Nike is not in the new catalog: the old answer must not come back from the cache,

@@ -89,3 +89,33 @@ def test_while_the_model_starts_answers_say_parser_warming_then_the_llm_answers(
         threading.Event().wait(0.01)
     later = stage.run(SearchContext(request=SearchRequest(query=QUERY)))
     assert later.degraded == [] and later.intent.source == "llm" and later.versions["parser"] == "llm:scripted@v1"
+
+
+class _CountingEngine(_ScriptedEngine):
+    def __init__(self):
+        self.calls = 0
+
+    def generate_sync(self, prompt_ids, schema, max_tokens, timeout_s):
+        self.calls += 1
+        return "{}"
+
+    async def generate(self, prompt_ids, schema, max_tokens, timeout_s):
+        return self.generate_sync(prompt_ids, schema, max_tokens, timeout_s)
+
+
+@pytest.mark.parametrize("run_async", [False, True])
+def test_a_query_that_names_nothing_the_schema_allows_is_answered_without_decoding(run_async):
+    engine = _CountingEngine()
+    stage = ParseStage(Follower.fixed(CatalogTerms.build("v1", VOCAB)), Follower.fixed(LLMParser(engine, _Tokenizer(), label="s", timeout_s=1.0)),
+                       ParserConfig(kind="llm"))
+
+    def parse(query):
+        ctx = SearchContext(request=SearchRequest(query=query))
+        return (asyncio.run(stage.arun(ctx)) if run_async else stage.run(ctx)).intent
+
+    intent = parse("a gift for my dad")  # no brand, category, color, attribute, price or "cheap": only {} is valid
+    assert engine.calls == 0 and intent.source == "llm" and intent.keywords == RuleParser(VOCAB).parse("a gift for my dad").keywords
+    assert (intent.brand, intent.category, intent.color, intent.price_max) == (None, None, None, None)
+    for query in ("a cheap gift", "a gift under 30", "nike gift"):  # each leaves the model a field to fill or not
+        parse(query)
+    assert engine.calls == 3

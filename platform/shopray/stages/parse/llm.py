@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 TIMEOUT, UNAVAILABLE, INVALID = "parser_timeout", "parser_unavailable", "parser_invalid_output"
 # Written into a model directory by `shopray train parser`: that model learned the bare one-turn prompt.
 TRAINED_MARKER = "shopray_parser.json"
+NOTHING = "{}"  # the one answer a schema without properties admits
 
 
 class ParseFailed(Exception):
@@ -82,12 +83,14 @@ class LLMParser:
             self._cache_version = terms.version
         return self.cache.get(terms.version, norm)
 
-    def request(self, norm: str, terms: CatalogTerms) -> tuple[list[int], dict]:
-        """Prompt and per-query schema, from one lookup of the catalog values the query mentions."""
+    def request(self, norm: str, terms: CatalogTerms) -> tuple[list[int] | None, dict]:
+        """Prompt and per-query schema, from one lookup of the catalog values the query mentions. No prompt when the
+        schema leaves the model no field to fill: its only answer is ``{}``, so the engine is not asked."""
         if self.engine is None:
             raise ParseFailed(UNAVAILABLE)
         found = terms.finder.find(norm)
-        return self.prompt_ids(norm, terms, found), narrowed(terms.schema, found, norm, self.infer_category)
+        schema = narrowed(terms.schema, found, norm, self.infer_category)
+        return (self.prompt_ids(norm, terms, found) if schema["properties"] else None), schema
 
     def answer(self, norm: str, terms: CatalogTerms, keywords: str, text: str, schema: dict) -> Intent:
         try:
@@ -112,7 +115,7 @@ class LLMParser:
         """The model's intent for a normalised query (not cached: see ``cached``); raises ParseFailed."""
         try:
             prompt, schema = self.request(norm, terms)
-            text = await self.engine.generate(prompt, schema, self.max_tokens, self.timeout_s)
+            text = NOTHING if prompt is None else await self.engine.generate(prompt, schema, self.max_tokens, self.timeout_s)
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, the caller falls back
             raise self.failed(exc) from exc
         return self.answer(norm, terms, keywords, text, schema)
@@ -120,7 +123,7 @@ class LLMParser:
     def parse(self, norm: str, terms: CatalogTerms, keywords: str) -> Intent:
         try:
             prompt, schema = self.request(norm, terms)
-            text = self.engine.generate_sync(prompt, schema, self.max_tokens, self.timeout_s)
+            text = NOTHING if prompt is None else self.engine.generate_sync(prompt, schema, self.max_tokens, self.timeout_s)
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, the caller falls back
             raise self.failed(exc) from exc
         return self.answer(norm, terms, keywords, text, schema)
