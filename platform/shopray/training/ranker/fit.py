@@ -21,7 +21,7 @@ from tqdm import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
 from shopray.config import EmbeddingConfig
-from shopray.embedding import packaged_minilm_path, shared_embedder
+from shopray.embedding import packaged_minilm_path, shared_embedder, training_bf16
 from shopray.evaluation import ndcg_at_k
 from shopray.training.ranker.data import Group
 
@@ -96,7 +96,7 @@ class Fit:
     """
 
     def __init__(self, model, scorer, pairs: list[tuple[str, str, float, int]], *, epochs: float = 1.0, max_steps: int | None = None,
-                 batch_size: int = 32, lr: float = 5e-5, warmup: float = 0.06, eval_every: int = 300, bf16: bool = True, seed: int = 0,
+                 batch_size: int = 32, lr: float = 5e-5, warmup: float = 0.06, eval_every: int = 300, bf16: bool | None = None, seed: int = 0,
                  time_budget_s: float | None = None, listwise: float = 0.0):
         self.model, self.scorer, self.pairs = model, scorer, pairs
         self.batch_size, self.eval_every, self.seed, self.time_budget_s = batch_size, eval_every, seed, time_budget_s
@@ -107,7 +107,7 @@ class Fit:
             self.total = min(self.total, max_steps)
         self.optim = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
         self.schedule = get_linear_schedule_with_warmup(self.optim, int(warmup * self.total), self.total)
-        self.autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+        self.autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=training_bf16(bf16))
         self.step, self.loss_ema = 0, None
 
     def state_dict(self) -> dict:

@@ -35,6 +35,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from shopray.catalog import catalog_sha256, load_products
 from shopray.config import AppConfig, IndexConfig, default_home
 from shopray.domain import Intent
+from shopray.embedding import training_bf16
 from shopray.registry import ModelCard, Registry, model_label, resolve_model
 from shopray.stages.rank.cross_encoder import CrossEncoderScorer
 from shopray.stages.retrieve.ingest import ensure_index
@@ -69,7 +70,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--patience", type=int, default=3, help="validation runs without improvement before stopping")
     ap.add_argument("--time-budget-min", type=float, default=25.0, help="stop training after this many minutes (final evaluation not counted)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads; on a shared 2-core box 1 thread ran 4x faster per step than 2 (no OpenMP spin-waiting on busy cores)")
-    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True, help="bf16 autocast on CPU for the training forward/backward (weights stay fp32)")
+    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast on CPU for the training forward/backward (weights stay fp32); default: where the cores multiply bf16 natively (AMX, AVX512-BF16)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--registry", type=Path, default=None, help="registry root (default: $SHOPRAY_HOME/registry)")
     ap.add_argument("--alias", choices=["candidate", "production", "none"], default="candidate", help="alias the new version gets")
@@ -126,7 +127,7 @@ def train(ns: argparse.Namespace, progress: Callable[[str, float], None] | None 
 
     pairs = training_pairs(data)
     fit = Fit(model, scorer, pairs, epochs=ns.epochs, max_steps=ns.max_steps, batch_size=ns.batch_size, lr=ns.lr, warmup=ns.warmup,
-              eval_every=ns.eval_every, bf16=ns.bf16, seed=ns.seed, time_budget_s=ns.time_budget_min * 60 - (time.monotonic() - started),
+              eval_every=ns.eval_every, bf16=training_bf16(ns.bf16), seed=ns.seed, time_budget_s=ns.time_budget_min * 60 - (time.monotonic() - started),
               listwise=ns.listwise)
 
     history, best, best_step, bad_evals = [], -1.0, 0, 0
@@ -171,7 +172,7 @@ def train(ns: argparse.Namespace, progress: Callable[[str, float], None] | None 
             "loss": "pointwise BCE on soft labels" + (f" + {ns.listwise} x listwise softmax CE per query" if ns.listwise else ""),
             "init": ns.init, "encoder": model_label(encoder) if encoder else None,
             "epochs": ns.epochs, "max_steps": ns.max_steps, "batch_size": ns.batch_size, "lr": ns.lr, "warmup": ns.warmup,
-            "max_length": ns.max_length, "layers": ns.layers, "eval_every": ns.eval_every, "patience": ns.patience, "bf16_autocast": ns.bf16,
+            "max_length": ns.max_length, "layers": ns.layers, "eval_every": ns.eval_every, "patience": ns.patience, "bf16_autocast": training_bf16(ns.bf16),
             "hard_negatives": ns.hard_negatives, "hard_skip": ns.hard_skip, "mine_index": ns.mine_index if ns.hard_negatives else None,
             "seed": ns.seed, "stopped": stopped, "val_queries_for_stopping": len(stop_groups),
         },
