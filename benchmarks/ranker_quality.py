@@ -1,6 +1,6 @@
 """Ranker quality on the held-out Home Depot validation queries, two protocols, all baselines in one run.
 
-    .venv/bin/python benchmarks/ranker_quality.py [--model production] [--limit N] [--no-full] [--precisions fp32,bf16,int8]
+    .venv/bin/python benchmarks/ranker_quality.py [--model production] [--limit N] [--no-full] [--precisions torch-fp32,fp32,int8]
 
 1. Re-rank: each validation query's judged products are re-ordered by each
    scorer (BM25 over the whole catalog's statistics, the MiniLM bi-encoder,
@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--index", default="homedepot")
     ap.add_argument("--limit", type=int, default=None, help="first N validation queries only")
     ap.add_argument("--no-full", action="store_true", help="skip the full-catalog protocol")
-    ap.add_argument("--precisions", default="fp32,bf16,int8", help="cross-encoder precisions to score with; the first is the reference")
+    ap.add_argument("--precisions", default="torch-fp32,fp32,int8", help="cross-encoder precisions to score with, each on the backend ranker.backend: auto picks "
+                    "for it, or with torch- in front on torch (bf16 wants AMX or AVX512-BF16); the first is the reference")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is faster than 2 on a busy shared 2-core box)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     ns = ap.parse_args(argv)
@@ -120,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
 
     bm25 = BM25(titles)
     embedder = shared_embedder(EmbeddingConfig(device="cpu"))
-    cross = {p: CrossEncoderScorer(model_dir, device="cpu", precision=p, max_length=64) for p in ns.precisions.split(",")}
+    # "torch-fp32" forces torch; a bare precision runs on what ranker.backend: auto picks for it.
+    cross = {p: CrossEncoderScorer(model_dir, device="cpu", precision=p.removeprefix("torch-"), max_length=64, backend="torch" if p.startswith("torch-") else "auto")
+             for p in ns.precisions.split(",")}
 
     def biencoder(query, pids):
         return embedder.encode([titles[p] for p in pids]) @ embedder.encode([query])[0]

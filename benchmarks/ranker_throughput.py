@@ -1,4 +1,4 @@
-"""Cross-encoder throughput: pairs/s of each precision (fp32, bf16, int8) by batch size, against the machine's fp32 GEMM rate.
+"""Cross-encoder throughput: pairs/s of each precision and backend (torch-fp32, fp32 and int8 on ONNX Runtime where auto picks it, bf16) by batch size, against the machine's fp32 GEMM rate.
 
     .venv/bin/python benchmarks/ranker_throughput.py [--model production] [--threads 2] [--pairs 512]
 
@@ -78,12 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pairs", type=int, default=512)
     ap.add_argument("--batch-sizes", default="1,8,32,64")
     ap.add_argument("--max-length", type=int, default=64)
-    ap.add_argument("--precisions", default="fp32,bf16,int8", help="ranker.precision values to compare (bf16 wants AMX or AVX512-BF16)")
+    ap.add_argument("--precisions", default="torch-fp32,fp32,int8", help="ranker.precision values to compare, each on the backend auto picks for it, "
+                    "or with torch- in front on torch (bf16 wants AMX or AVX512-BF16)")
     ap.add_argument("--min-seconds", type=float, default=4.0, help="timed seconds per cell (best pass reported)")
     ns = ap.parse_args(argv)
     print_command(argv)
 
     import torch
+    from transformers import AutoConfig
 
     from shopray.bench.ranker import cross_encoder_dir
     from shopray.stages.rank.cross_encoder import CrossEncoderScorer
@@ -93,9 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     queries, texts = sample_pairs(ns.pairs)
     gemm = gemm_before = gemm_gflops()
     precisions = ns.precisions.split(",")
-    scorers = {p: CrossEncoderScorer(model_dir, device="cpu", precision=p, max_length=ns.max_length) for p in precisions}
+    # "torch-fp32" forces torch; a bare precision runs on what ranker.backend: auto picks for it.
+    scorers = {p: CrossEncoderScorer(model_dir, device="cpu", precision=p.removeprefix("torch-"), max_length=ns.max_length,
+                                     backend="torch" if p.startswith("torch-") else "auto") for p in precisions}
     ids, _ = scorers[precisions[0]].encode(queries, texts)
-    config = scorers[precisions[0]].model.config
+    config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
     useful = sum(flops_per_pair(config, len(x)) for x in ids) / len(ids)
     rows = []
     for bs in [int(b) for b in ns.batch_sizes.split(",")]:

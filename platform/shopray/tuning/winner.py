@@ -75,7 +75,7 @@ def _ranker_full_eval(settings: dict, model_dir: Path) -> dict:
 
     s = RankerTrialSettings.model_validate(settings)
     data, _ = load_data(s)
-    scorer = CrossEncoderScorer(model_dir, device="cpu", precision="fp32", max_length=s.max_length, batch_size=128)
+    scorer = CrossEncoderScorer(model_dir, device="cpu", precision="fp32", max_length=s.max_length, batch_size=128, backend="torch")
     return {"metric": "ndcg@10", "metrics": {"ndcg@10": round(val_ndcg(scorer, data.val), 4), "val_groups": len(data.val)}}
 
 

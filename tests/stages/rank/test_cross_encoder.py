@@ -114,24 +114,50 @@ def test_score_many_equals_one_request_at_a_time(scorer):
     np.testing.assert_allclose(together[1], scorer.score("sneakers", ["Reebok Club C 85 Sneakers"]), atol=1e-5)
 
 
-def test_int8_quantizes_linear_layers_and_tracks_fp32(trained, scorer):
-    int8 = CrossEncoderScorer(trained["path"], device="cpu", precision="int8", max_length=32)
+def _pairs():
+    groups = synthetic_groups(60, seed=5)
+    return [g.query for g in groups for _ in g.texts], [x for g in groups for x in g.texts]
+
+
+def test_torch_int8_quantizes_linear_layers_and_tracks_fp32(trained, scorer):
+    int8 = CrossEncoderScorer(trained["path"], device="cpu", precision="int8", max_length=32, backend="torch")
     quantized = [m for m in int8.model.modules() if type(m).__module__.startswith("torch.ao.nn.quantized.dynamic")]
     assert len(quantized) >= 36  # 6 layers x (q, k, v, out, up, down)
-    assert int8.version.endswith(":int8") and scorer.version.endswith(":fp32")
-    groups = synthetic_groups(60, seed=5)
-    q = [g.query for g in groups for _ in g.texts]
-    t = [x for g in groups for x in g.texts]
+    assert int8.version.endswith(":int8") and scorer.version.endswith(":onnx-fp32")
+    q, t = _pairs()
     assert np.corrcoef(int8.score_pairs(q, t), scorer.score_pairs(q, t))[0, 1] > 0.95
+
+
+def test_onnx_runtime_scores_as_torch_does_in_fp32_and_tracks_it_in_int8(trained, scorer, tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOPRAY_HOME", str(tmp_path))
+    torch_fp32 = CrossEncoderScorer(trained["path"], device="cpu", precision="fp32", max_length=32, backend="torch")
+    onnx_fp32 = CrossEncoderScorer(trained["path"], device="cpu", precision="fp32", max_length=32, backend="onnx")
+    int8 = CrossEncoderScorer(trained["path"], device="cpu", precision="int8", max_length=32)  # auto: ONNX Runtime on CPU
+    assert (torch_fp32.backend, onnx_fp32.backend, int8.backend) == ("torch", "onnx", "onnx") and int8.version.endswith(":onnx-int8")
+    q, t = _pairs()
+    reference = torch_fp32.score_pairs(q, t)
+    np.testing.assert_allclose(onnx_fp32.score_pairs(q, t), reference, atol=1e-4)  # long and short pairs, padded in batches
+    assert np.corrcoef(int8.score_pairs(q, t), reference)[0, 1] > 0.99
+    # Exported once per model and precision: another replica loads the same files.
+    files = {f: f.stat().st_mtime_ns for f in (tmp_path / "cache" / "onnx").glob("*.onnx")}
+    assert len(files) == 2
+    again = CrossEncoderScorer(trained["path"], device="cpu", precision="int8", max_length=32)
+    assert again.onnx.path in files and files[again.onnx.path] == again.onnx.path.stat().st_mtime_ns
+    with pytest.raises(ValueError, match="the onnx backend runs fp32 or int8 on CPU"):
+        CrossEncoderScorer(trained["path"], device="cpu", precision="bf16", backend="onnx")
 
 
 def test_device_and_precision_follow_the_hardware(trained):
     scorer = CrossEncoderScorer(trained["path"], device="auto", max_length=32)
     expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert scorer.device == expected and next(scorer.model.parameters()).device.type == expected
     native_bf16 = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
-    assert scorer.dtype == ("fp16" if expected == "cuda" else "bf16" if native_bf16 else "fp32")
-    assert scorer.version.endswith(f":{scorer.dtype}")
+    # Cores without native bf16 get int8 on ONNX Runtime.
+    assert scorer.dtype == ("fp16" if expected == "cuda" else "bf16" if native_bf16 else "int8")
+    assert scorer.device == expected and scorer.backend == ("onnx" if scorer.dtype == "int8" else "torch")
+    if scorer.backend == "torch":
+        assert next(scorer.model.parameters()).device.type == expected and scorer.version.endswith(f":{scorer.dtype}")
+    else:
+        assert scorer.version.endswith(":onnx-int8")
     with pytest.raises(ValueError, match="fp16 needs a GPU"):
         CrossEncoderScorer(trained["path"], device="cpu", precision="fp16")
 
@@ -139,9 +165,7 @@ def test_device_and_precision_follow_the_hardware(trained):
 def test_bf16_halves_the_weights_and_tracks_fp32(trained, scorer):
     bf16 = CrossEncoderScorer(trained["path"], device="cpu", precision="bf16", max_length=32)
     assert {p.dtype for p in bf16.model.parameters()} == {torch.bfloat16} and bf16.version.endswith(":bf16")
-    groups = synthetic_groups(60, seed=5)
-    q = [g.query for g in groups for _ in g.texts]
-    t = [x for g in groups for x in g.texts]
+    q, t = _pairs()
     assert np.corrcoef(bf16.score_pairs(q, t), scorer.score_pairs(q, t))[0, 1] > 0.99
 
 
@@ -275,8 +299,8 @@ def test_training_continues_from_a_registered_ranker_with_a_listwise_loss(traine
     assert "listwise" in card.config["loss"]
     # It starts where the registered model is, not from a fresh head: step 0 scores exactly what production scores.
     val = load_ranker_data(None, synthetic_queries=200, seed=0).val
-    production = train_fit.val_ndcg(CrossEncoderScorer(trained["path"], device="cpu", max_length=32, batch_size=64), val)
-    fresh = train_fit.val_ndcg(CrossEncoderScorer(init_cross_encoder(tmp_path / "fresh"), device="cpu", max_length=32, batch_size=64), val)
+    production = train_fit.val_ndcg(CrossEncoderScorer(trained["path"], device="cpu", precision="fp32", max_length=32, batch_size=64, backend="torch"), val)
+    fresh = train_fit.val_ndcg(CrossEncoderScorer(init_cross_encoder(tmp_path / "fresh"), device="cpu", precision="fp32", max_length=32, batch_size=64, backend="torch"), val)
     assert abs(result["history"][0]["val_ndcg@10"] - production) < 1e-3 and abs(production - fresh) > 1e-3
 
 
@@ -285,7 +309,7 @@ def test_a_new_cross_encoder_keeps_the_layers_asked_for(tmp_path):
 
     path = init_cross_encoder(tmp_path / "three", layers=3)
     assert AutoConfig.from_pretrained(path, local_files_only=True).num_hidden_layers == 3
-    scorer = CrossEncoderScorer(path, device="cpu", precision="fp32", max_length=16)
+    scorer = CrossEncoderScorer(path, device="cpu", precision="fp32", max_length=16, backend="torch")
     assert len(scorer.model.bert.encoder.layer) == 3 and scorer.score("drill", ["DeWalt Drill", "Tea"]).shape == (2,)
 
 

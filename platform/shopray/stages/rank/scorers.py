@@ -102,7 +102,7 @@ def follow_scorer(config: AppConfig, auto: AutoModel, catalog: Follower[str, Ind
         if key == BIENCODER:
             return BiEncoderScorer(shared_embedder(config.embedding))
         return CrossEncoderScorer(Path(key), device=cfg.device, precision=cfg.precision, max_length=cfg.max_length,
-                                  batch_size=cfg.forward_batch_size, num_threads=cfg.num_threads)
+                                  batch_size=cfg.forward_batch_size, num_threads=cfg.num_threads, backend=cfg.backend)
 
     follower: Follower[str, Scorer] = Follower(resolver(cfg, cfg.model, auto, catalog), build, name="ranker-model", every_s=cfg.refresh_s)
     follower.check(wait=True)

@@ -153,10 +153,10 @@ def train(ns: argparse.Namespace, progress: Callable[[str, float], None] | None 
     step, loss_ema = fit.step, fit.loss_ema
     train_s = time.monotonic() - started
 
-    final = CrossEncoderScorer(run_dir / "best", device="cpu", precision="fp32", max_length=ns.max_length, batch_size=128)
+    final = CrossEncoderScorer(run_dir / "best", device="cpu", precision="fp32", max_length=ns.max_length, batch_size=128, backend="torch")
     metrics = {"ndcg@10": round(val_ndcg(final, data.val), 4)}
-    # What a CPU replica serves by default here (ranker.precision: auto), when that is not fp32.
-    served = CrossEncoderScorer(run_dir / "best", device="cpu", max_length=ns.max_length, batch_size=128)
+    # What a CPU replica serves by default here (ranker.precision and backend: auto), when that is not fp32.
+    served = CrossEncoderScorer(run_dir / "best", device="cpu", max_length=ns.max_length, batch_size=128, onnx_cache=run_dir / "onnx")
     if served.dtype != "fp32":
         metrics[f"ndcg@10_{served.dtype}"] = round(val_ndcg(served, data.val), 4)
     metrics["biencoder_ndcg@10"] = round(biencoder_val_ndcg(data.val), 4)
