@@ -16,8 +16,8 @@ import pytest
 from shopray.bootstrap import progress
 from shopray.bootstrap.run import _train, plan
 from shopray.config import AppConfig, load_serve_file
-from shopray.embedding import resolve_precision
 from shopray.registry import Registry
+from shopray.stages.rank.cross_encoder import served_arithmetic
 from shopray.stages.retrieve.index import open_store
 
 pytestmark = pytest.mark.ray
@@ -83,7 +83,7 @@ def test_the_shipped_config_answers_fully_modelled(shipped, small_catalog):
     answer = _search(url, {"query": f"{product.color} {product.brand} {product.leaf_category}", "k": 5})
     assert answer["degraded"] == [], answer["degraded"]
     assert answer["versions"]["parser"].startswith(f"llm:{versions['parser']}@")
-    assert answer["versions"]["ranker"] == f"crossencoder:{versions['ranker']}:{resolve_precision('auto', 'cpu')}"
+    assert answer["versions"]["ranker"] == f"crossencoder:{versions['ranker']}:{served_arithmetic()}"
     assert answer["intent"]["source"] == "llm" and len(answer["results"]) == 5
 
 

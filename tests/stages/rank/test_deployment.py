@@ -189,7 +189,8 @@ async def _drive(handle, contexts, app: str, model_dir: str) -> dict:
 def _config(model_dir: str):
     from shopray.config import AppConfig, EmbeddingConfig, RankerConfig
 
-    ranker = RankerConfig(kind="crossencoder", model=model_dir, top_n=TOP_N, max_length=32, num_threads=1, batch_max_size=8, batch_wait_timeout_s=0.05)
+    # fp32: int8's activation scales are set per forward pass, so its scores move a little with the batch.
+    ranker = RankerConfig(kind="crossencoder", model=model_dir, precision="fp32", top_n=TOP_N, max_length=32, num_threads=1, batch_max_size=8, batch_wait_timeout_s=0.05)
     return AppConfig(embedding=EmbeddingConfig(device="cpu"), ranker=ranker)
 
 

@@ -75,7 +75,7 @@ class CrossEncoderScorer:
             example = next(self.batches(self.encode(["query"], ["title"])))[1]
             self.onnx = OnnxForward(export(model, self.model_dir, self.dtype, example, onnx_cache), num_threads)
             self.model = None  # the session holds the weights now
-            self.version = f"{VERSION_PREFIX}{model_label(self.model_dir)}:onnx-{self.dtype}"
+            self.version = f"{VERSION_PREFIX}{model_label(self.model_dir)}:{arithmetic(self.backend, self.dtype)}"
             return
         if self.dtype == "int8":
             with warnings.catch_warnings():
@@ -167,6 +167,17 @@ def ranker_precision(precision: Precision, device: str) -> str:
     NDCG@10 moved by 0.1% relative (demo validation 0.9815 against 0.9823; Home Depot re-ranking 0.9388 against 0.9396)."""
     resolved = resolve_precision(precision, device)
     return "int8" if precision == "auto" and resolved == "fp32" else resolved
+
+
+def arithmetic(backend: str, dtype: str) -> str:
+    """The last part of a scorer version: the dtype, after ``onnx-`` on ONNX Runtime."""
+    return f"onnx-{dtype}" if backend == "onnx" else dtype
+
+
+def served_arithmetic(precision: Precision = "auto", device: str = "cpu", backend: Backend = "auto") -> str:
+    """The last part of the version a scorer so configured reports here, e.g. ``onnx-int8``."""
+    dtype = ranker_precision(precision, device)
+    return arithmetic(resolve_backend(backend, device, dtype), dtype)
 
 
 def resolve_backend(backend: Backend, device: str, dtype: str) -> str:
