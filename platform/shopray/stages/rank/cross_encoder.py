@@ -69,13 +69,13 @@ class CrossEncoderScorer:
         self.device = "cpu" if precision == "int8" and device == "auto" else resolve_device(device)
         self.dtype = ranker_precision(precision, self.device)
         self.backend = resolve_backend(backend, self.device, self.dtype)
+        self.version = f"{VERSION_PREFIX}{model_label(self.model_dir)}:{arithmetic(self.backend, self.dtype)}"
         self._lock = threading.Lock()
         self.onnx: OnnxForward | None = None
         if self.backend == "onnx":
             example = next(self.batches(self.encode(["query"], ["title"])))[1]
             self.onnx = OnnxForward(export(model, self.model_dir, self.dtype, example, onnx_cache), num_threads)
             self.model = None  # the session holds the weights now
-            self.version = f"{VERSION_PREFIX}{model_label(self.model_dir)}:{arithmetic(self.backend, self.dtype)}"
             return
         if self.dtype == "int8":
             with warnings.catch_warnings():
@@ -86,7 +86,6 @@ class CrossEncoderScorer:
         elif self.dtype != "fp32":
             model = model.to(torch.float16 if self.dtype == "fp16" else torch.bfloat16)
         self.model = model.to(self.device)
-        self.version = f"{VERSION_PREFIX}{model_label(self.model_dir)}:{self.dtype}"
 
     @classmethod
     def from_model(cls, model, tokenizer, *, version: str, max_length: int = 64, batch_size: int = 64) -> "CrossEncoderScorer":
@@ -181,7 +180,7 @@ def served_arithmetic(precision: Precision = "auto", device: str = "cpu", backen
 
 
 def resolve_backend(backend: Backend, device: str, dtype: str) -> str:
-    """What ``auto`` means: ONNX Runtime on CPU in fp32 and int8 (1.4x and 2.3x torch fp32's pairs/s on AVX2 cores),
+    """What ``auto`` means: ONNX Runtime on CPU in fp32 and int8 (1.1x and 1.76x torch fp32's pairs/s on AVX2 cores, benchmarks/ranker_throughput.py),
     torch on a GPU and for bf16. Refuses what ONNX Runtime's CPU build cannot run well."""
     if backend == "auto":
         return "onnx" if device == "cpu" and dtype in ("fp32", "int8") else "torch"

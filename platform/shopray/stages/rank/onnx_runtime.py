@@ -1,9 +1,8 @@
 """The cross-encoder on ONNX Runtime, for CPUs without native bf16.
 
-On an AVX2-only AMD EPYC (2 cores, batch 64, 1,000 demo pairs at max_length 48) the
-bootstrap cross-encoder scored 160 pairs/s in torch fp32, 220 on ONNX Runtime in fp32
-with the same scores, and 361 in int8 (dynamic quantization, per channel), where
-torch's own int8 gave 248 and moved scores four times as far. The model is exported
+On an AVX2-only AMD EPYC (2 cores, batch 64, max_length 48; benchmarks/ranker_throughput.py)
+the bootstrap cross-encoder scored 218 pairs/s in torch fp32, 240 on ONNX Runtime in fp32
+with the same scores, and 383 in int8 (dynamic quantization, per channel). The model is exported
 once per model, precision and runtime version, into a cache under shopray's home,
 and loaded from there by every replica after.
 """
