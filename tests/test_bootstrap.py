@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from shopray.api import SearchRequest
 from shopray.bootstrap import progress
 from shopray.bootstrap.keys import AutoModel, bootstrap_key, find, is_structured
@@ -30,11 +32,11 @@ def _config(tmp_path) -> AppConfig:
     return AppConfig(parser=ParserConfig(kind="llm", registry=registry), ranker=RankerConfig(kind="crossencoder", registry=registry))
 
 
-def _register(tmp_path, kind: str, key: str) -> str:
+def _register(tmp_path, kind: str, key: str, role: str = "student") -> str:
     model = tmp_path / f"model-{kind}-{len(list(tmp_path.glob('model-*')))}"
     model.mkdir()
     (model / "config.json").write_text("{}")
-    card = ModelCard(kind=kind, base_model="x", metric="m", data={"bootstrap_key": key})
+    card = ModelCard(kind=kind, base_model="x", metric="m", data={"bootstrap_key": key, "bootstrap_role": role})
     return Registry(tmp_path / "registry").register(kind, model, card, alias=None)
 
 
@@ -66,6 +68,21 @@ def test_registered_models_are_found_by_key_and_not_trained_again(tmp_path):
     registry = Registry(tmp_path / "registry")
     newer = _register(tmp_path, "ranker", jobs[1].key)
     assert find(registry, "ranker", jobs[1].key).name == newer
+
+
+def test_the_ranker_job_is_done_when_its_student_is_registered(tmp_path):
+    config = _config(tmp_path)
+    ranker_job = plan(config, _manifest(SHOP)).jobs[1]
+    teacher = _register(tmp_path, "ranker", ranker_job.key, role="teacher")
+    pending = plan(config, _manifest(SHOP))
+    assert ranker_job in pending.jobs and f"{teacher} answers while its 3-layer student is distilled" in pending.lines[1]
+    without_student = config.model_copy(update={"bootstrap": config.bootstrap.model_copy(update={"ranker": RankerRecipe(student_layers=None)})})
+    assert [j.kind for j in plan(without_student, _manifest(SHOP)).jobs] == ["parser", "ranker"]  # another recipe, another key
+    student = _register(tmp_path, "ranker", ranker_job.key, role="student")
+    done = plan(config, _manifest(SHOP))
+    assert [j.kind for j in done.jobs] == ["parser"] and student in done.lines[1]
+    with pytest.raises(ValueError, match="fewer than layers"):
+        RankerRecipe(layers=3, student_layers=3)
 
 
 def test_progress_says_warming_while_fresh_and_keeps_a_failure(tmp_path):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shopray.domain import Constraint, OutOfStock
 
@@ -356,6 +356,19 @@ class RankerRecipe(_Strict):
     max_length: int = Field(default=48, ge=8, le=512, description="Tokens of a query+title pair the model reads while training.")
     layers: int = Field(default=6, ge=1, le=6, description="MiniLM encoder layers the cross-encoder keeps; scoring cost is about proportional to them.")
     seed: int = Field(default=0, description="Seed for data, head initialisation and batch order.")
+    student_layers: int | None = Field(
+        default=3, ge=1, le=5,
+        description="Then distil the cross-encoder into a student made of its first N layers and head, regressed on its logits, which replaces "
+        "it once registered. On the demo, 3 of 6 layers scored 1.9x the pairs/s in int8 for NDCG@10 0.9791 against 0.9821 on 1,459 "
+        "synthetic validation queries; 2 layers lost 4%. None: serve the cross-encoder itself.")  # fmt: skip
+    student_queries: int = Field(default=4000, ge=10, description="Synthetic queries whose pairs the student learns the teacher's logits on, in one pass (about 600 steps).")
+    student_lr: float = Field(default=1e-4, gt=0, description="The student's peak AdamW learning rate.")
+
+    @model_validator(mode="after")
+    def _student_is_smaller(self) -> "RankerRecipe":
+        if self.student_layers is not None and self.student_layers >= self.layers:
+            raise ValueError(f"student_layers ({self.student_layers}) must be fewer than layers ({self.layers})")
+        return self
 
 
 class BootstrapConfig(_Strict):

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.ray
 REPO = Path(__file__).resolve().parents[2]
 SMALL_RECIPES = {
     "parser": {"examples": 800, "heldout": 0, "steps": 60, "batch_size": 32, "model_size": "xs"},
-    "ranker": {"synthetic_queries": 200, "max_steps": 8, "batch_size": 16, "max_length": 32},
+    "ranker": {"synthetic_queries": 200, "max_steps": 8, "batch_size": 16, "max_length": 32, "student_queries": 100},
 }
 
 

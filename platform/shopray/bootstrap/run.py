@@ -16,16 +16,17 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
 
 import ray
 from tqdm import tqdm
 
 from shopray.bootstrap import progress
-from shopray.bootstrap.keys import AUTO, AutoModel, Kind, can_train, is_structured
+from shopray.bootstrap.keys import AUTO, AutoModel, Kind, can_train, find, is_structured
 from shopray.catalog import catalog_sha256, load_products
 from shopray.config import PARSER_SIZES, AppConfig
-from shopray.registry import model_label
+from shopray.registry import Registry, model_label
 from shopray.stages.retrieve.index import IndexManifest
 from shopray.training.parser.data import TrainArgs
 from shopray.training.parser.train import run as train_parser
@@ -73,8 +74,14 @@ def plan(config: AppConfig, manifest: IndexManifest) -> Plan:
         auto = AutoModel("ranker", config.bootstrap.ranker, ranker.registry)
         found = auto.resolve(manifest.catalog_sha256)
         why = "MiniLM-L6 fine-tuned on graded synthetic queries made of this catalog's categories, brands, colors and materials"
-        if found is not None:
+        student = config.bootstrap.ranker.student_layers
+        if student:
+            why += f", distilled into its first {student} layers"
+        if found is not None and (not student or is_student(auto.registry, found)):
             out.lines.append(f"ranker: the cross-encoder {model_label(found)} ({why})")
+        elif found is not None:
+            out.jobs.append(Job("ranker", auto.key(manifest.catalog_sha256)))
+            out.lines.append(f"ranker: the cross-encoder {model_label(found)} answers while its {student}-layer student is distilled ({why})")
         else:
             out.jobs.append(Job("ranker", auto.key(manifest.catalog_sha256)))
             out.lines.append(f"ranker: a cross-encoder is trained now ({why}); the bi-encoder answers meanwhile")
@@ -93,17 +100,45 @@ def _train(job: Job, config: AppConfig, reporter: progress.Reporter, products: l
         args = TrainArgs(catalog=config.catalog or "given products", examples=r.examples, heldout=r.heldout, steps=r.steps, batch_size=r.batch_size, lr=r.lr, seed=r.seed,
                          registry=registry, alias=None, promote=False, evaluate=r.heldout > 0, threads=threads, progress=False, **PARSER_SIZES[r.model_size])
         return train_parser(args, products, progress=reporter.update, card_data=card)["version"]
+    return _train_ranker(job.key, config, reporter, card, products, threads)
+
+
+# The teacher's share of the ranker job's time, for its progress bar (2.7 and 8 minutes on 2 AVX2 cores).
+TEACHER_SHARE = 0.25
+
+
+def _train_ranker(key: str, config: AppConfig, reporter: progress.Reporter, card: dict, products: list, threads: int) -> str:
+    """The cross-encoder, then (``student_layers``) its distilled student; each is registered with the key as it is
+    done, so replicas serve the teacher while the student learns. A job stopped after the teacher resumes there."""
     r = config.bootstrap.ranker
+    registry = AutoModel("ranker", r, config.ranker.registry).registry
+    common = ["--no-homedepot", "--batch-size", str(r.batch_size), "--max-length", str(r.max_length), "--seed", str(r.seed), "--threads", str(threads),
+              "--alias", "none", "--no-progress", "--time-budget-min", "600", *(["--registry", str(config.ranker.registry)] if config.ranker.registry else [])]
+    share = TEACHER_SHARE if r.student_layers else 1.0
+    found = find(registry, "ranker", key)
+    if found is None:
+        argv = common + ["--synthetic-queries", str(r.synthetic_queries), "--max-steps", str(r.max_steps), "--eval-every", str(max(1, r.max_steps // 2)),
+                         "--lr", str(r.lr), "--layers", str(r.layers)]
+        version = _run_ranker(argv, lambda phase, done: reporter.update(phase, share * done), {**card, "bootstrap_role": "teacher"}, products)
+        found = registry.path("ranker", version)
+    if not r.student_layers or is_student(registry, found):
+        return found.name
+    argv = common + ["--synthetic-queries", str(r.student_queries), "--eval-every", "200", "--lr", str(r.student_lr),
+                     "--init", str(found), "--teacher", str(found), "--layers", str(r.student_layers)]
+    return _run_ranker(argv, lambda phase, done: reporter.update(f"student: {phase}", share + (1 - share) * done), {**card, "bootstrap_role": "student"}, products)
+
+
+def _run_ranker(argv: list[str], report, card: dict, products: list) -> str:
     run_dir = tempfile.mkdtemp(prefix="shopray-bootstrap-ranker-")  # checkpoints: the registry keeps the model
-    argv = ["--run-dir", run_dir,"--no-homedepot", "--synthetic-queries", str(r.synthetic_queries), "--max-steps", str(r.max_steps), "--eval-every", str(max(1, r.max_steps // 2)),
-            "--batch-size", str(r.batch_size), "--lr", str(r.lr), "--max-length", str(r.max_length), "--layers", str(r.layers), "--seed", str(r.seed), "--threads", str(threads),
-            "--alias", "none", "--no-progress", "--time-budget-min", "600"]
-    if config.ranker.registry:
-        argv += ["--registry", str(config.ranker.registry)]
     try:
-        return train_ranker(ranker_args(argv), progress=reporter.update, card_data=card, products=products)["version"]
+        return train_ranker(ranker_args(["--run-dir", run_dir, *argv]), progress=report, card_data=card, products=products)["version"]
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def is_student(registry: Registry, model: Path) -> bool:
+    """Whether a bootstrapped ranker is the distilled student (else the cross-encoder it learns from)."""
+    return registry.card("ranker", model.name).data.get("bootstrap_role") == "student"
 
 
 @ray.remote(num_cpus=1, max_retries=0)

@@ -130,6 +130,10 @@ class CrossEncoderScorer:
 
     def score_pairs(self, queries: Sequence[str], texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """Relevance in [0, 1] for each (query, text) pair, in input order."""
+        return 1.0 / (1.0 + np.exp(-self.logits(queries, texts, batch_size)))
+
+    def logits(self, queries: Sequence[str], texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """The model's raw output for each pair, in input order: what a distilled student learns to match."""
         import torch
 
         if len(queries) != len(texts):
@@ -142,10 +146,9 @@ class CrossEncoderScorer:
         with self._lock, torch.inference_mode():
             for chunk, tensors in self.batches(encoded, batch_size):
                 if self.onnx is not None:
-                    out[chunk] = 1.0 / (1.0 + np.exp(-self.onnx(tensors)))
+                    out[chunk] = self.onnx(tensors)
                     continue
-                logits = self.model(**{k: v.to(self.device) for k, v in tensors.items()}).logits[:, 0]
-                out[chunk] = torch.sigmoid(logits.float()).cpu().numpy()
+                out[chunk] = self.model(**{k: v.to(self.device) for k, v in tensors.items()}).logits[:, 0].float().cpu().numpy()
         return out
 
     def score(self, query: str, titles: Sequence[str]) -> np.ndarray:

@@ -122,6 +122,17 @@ def add_retrieved_negatives(groups: list[Group], titles: dict[str, str], retriev
             group.labels.append(0.0)
 
 
+def distil(groups: list[Group], teacher) -> None:
+    """Each label becomes the teacher's logit for the pair (``teacher.logits``, a ``CrossEncoderScorer``'s): a
+    student regressed on them learns the teacher's graded view of every pair, also of the near-misses
+    judgments leave at 0, and its order among products it is sure of (where sigmoid scores all read 1)."""
+    logits = teacher.logits([g.query for g in groups for _ in g.texts], [t for g in groups for t in g.texts])
+    start = 0
+    for g in groups:
+        g.labels = [float(x) for x in logits[start : start + len(g)]]
+        start += len(g)
+
+
 def synthetic_groups(n_queries: int, seed: int, catalog_size: int = 6000, per_query: int = 6, products: list[Product] | None = None) -> list[Group]:
     """Queries composed from catalog facets, with products graded by how well they match.
 

