@@ -231,6 +231,8 @@ def test_distil_replaces_labels_by_the_teachers_logits_and_refuses_a_listwise_lo
     model = torch.nn.Linear(2, 1)
     with pytest.raises(ValueError, match="listwise"):
         train_fit.Fit(model, None, [("q", "t", 0.0, 0)], listwise=1.0, loss="mse")
+    with pytest.raises(SystemExit):  # the command line refuses it before the teacher scores anything
+        train_ranker.parse_args(["--teacher", "production", "--listwise", "1.0"])
 
 
 @pytest.mark.ray  # the index is built with Ray Data

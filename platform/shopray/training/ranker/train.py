@@ -79,7 +79,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--alias", choices=["candidate", "production", "none"], default="candidate", help="alias the new version gets")
     ap.add_argument("--run-dir", type=Path, default=None, help="checkpoint folder (default: $SHOPRAY_HOME/runs/ranker-<time>)")
     ap.add_argument("--no-progress", action="store_true")
-    return ap.parse_args(argv)
+    ns = ap.parse_args(argv)
+    if ns.teacher and ns.listwise:  # refused before the teacher spends minutes scoring every pair (Fit refuses it too)
+        ap.error("--listwise reads labels as graded relevance; with --teacher they are the teacher's logits")
+    return ns
 
 
 def _git_commit() -> str | None:
