@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--registry", default=None)
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--eager", action=argparse.BooleanOptionalAction, default=True, help="--no-eager: the engine compiles the model (parser.engine.enforce_eager: false), as deployments/local.yaml runs it")
+    p.add_argument("--prompt-lookup", type=int, default=None, help="parser.engine.prompt_lookup_tokens (default: the config's own); 0 decodes one token per step")
     p.add_argument("--seed", type=int, default=None, help="held-out seed (default: the card's heldout_seed + 100, so not even the card's own held-out set)")
     p.add_argument("--errors", default=None, help="write the queries either parser got wrong (any of the four fields) to this JSONL file")
     args = p.parse_args(argv)
@@ -50,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     train_queries = {e.query for e in generate(products, vocabulary, train_n, "train", train_seed)} if train_n else set()
     heldout = generate(products, vocabulary, args.n, "heldout", seed, exclude=train_queries)
 
-    config = ParserConfig(kind="llm", model=str(model_dir), timeout_ms=30_000, cache_size=0, engine=ParserEngineConfig(enforce_eager=args.eager))
+    lookup = {} if args.prompt_lookup is None else {"prompt_lookup_tokens": args.prompt_lookup}
+    config = ParserConfig(kind="llm", model=str(model_dir), timeout_ms=30_000, cache_size=0, engine=ParserEngineConfig(enforce_eager=args.eager, **lookup))
     stage = ParseStage.for_model(model_dir, vocabulary, config, version="bench")  # intent cache off, 30 s per parse
     t0 = time.perf_counter()
     try:

@@ -108,6 +108,13 @@ class ParserEngineConfig(_Strict):
     cpu_kv_cache_gib: int = Field(default=1, ge=1, description="KV cache size on CPU in GiB: the engine process gets VLLM_CPU_KVCACHE_SPACE from it (this field is the one place it is set); ignored on GPU.")
     gpu_memory_utilization: float = Field(default=0.5, gt=0, le=1, description="Share of GPU memory vLLM may take; ignored on CPU.")
     seed: int = Field(default=0, description="Engine seed (decoding is greedy, so it only matters for extra sampling args).")
+    prompt_lookup_tokens: int = Field(
+        default=4,
+        ge=0,
+        le=16,
+        description="Tokens vLLM drafts per decoding step by n-gram lookup in the prompt, whose catalog hint is written as the likely "
+        "answer: a step that verifies a draft accepts several tokens at once, and greedy output is unchanged. 0: one token per step.",
+    )
     extra: dict[str, object] = Field(default_factory=dict, description="Any other vllm AsyncEngineArgs, passed through (e.g. tensor_parallel_size, quantization).")
 
 

@@ -140,6 +140,18 @@ def test_engine_down_or_never_started_falls_back(engine, vocab):
     assert stopped.parse("red shoes").fallback == UNAVAILABLE
 
 
+def test_prompt_lookup_speculation_changes_no_answer(engine, trained_model, small_catalog, vocab):
+    """Drafting tokens from the prompt (parser.engine.prompt_lookup_tokens, on by default) only saves decoding
+    steps: an engine that decodes one token per step gives the same answers."""
+    config = ParserConfig(kind="llm", model=str(trained_model["path"]), timeout_ms=60_000, cache_size=0, engine=ParserEngineConfig(prompt_lookup_tokens=0))
+    plain = ParseStage.for_model(trained_model["path"], vocab, config, version="v1")
+    try:
+        queries = [e.query for e in generate(small_catalog, vocab, 30, "heldout", seed=11)]
+        assert [p.intent for p in plain.parse_many(queries)] == [p.intent for p in _sibling(engine, vocab).parse_many(queries)]
+    finally:
+        plain.shutdown()
+
+
 def test_concurrent_requests_all_complete(engine, small_catalog, vocab):
     queries = [e.query for e in generate(small_catalog, vocab, 24, "train", seed=4)]
     parses = engine.parse_many(queries, concurrency=24)

@@ -98,6 +98,17 @@ def test_narrowed_schema_only_allows_brands_colors_and_attributes_the_query_ment
     assert not {"brand", "category", "color", "attributes", "price_min", "price_max"} & set(free_text["properties"])
 
 
+def test_the_hint_lists_the_candidates_then_spells_the_likely_answer():
+    """Prompt-lookup speculation drafts the answer from the hint, so the hint ends with the likely answer, exactly."""
+    finder = CandidateFinder(VOCAB)
+    answer = target_json(Intent(brand="Nike", category="Shoes > Running", color="red"), cheap=False)
+    assert finder.hint("red nike running shoes") == f'brand "Nike"; category "Shoes > Running"; color "red" {answer}'
+    query = "waterproof leather running shoes in grey or red"
+    answer = target_json(Intent(category="Shoes > Running", color="grey", attributes=["waterproof", "leather"]), cheap=False)
+    assert finder.hint(query).endswith(f'color "grey" "red"; attribute "waterproof" "leather" {answer}')
+    assert finder.hint("gift ideas") == ""
+
+
 @pytest.mark.parametrize(
     "query, brand",
     [

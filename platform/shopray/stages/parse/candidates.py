@@ -110,11 +110,23 @@ class CandidateFinder:
         return found
 
     def hint(self, query: str, found: dict[str, list[str]] | None = None) -> str:
-        """The hint line of the prompt; values are JSON strings, the same tokens the answer uses.
-        ``found``: this query's ``find`` result when the caller already has it."""
+        """The hint line of the prompt: each field's candidates (values as JSON strings, the answer's own tokens),
+        then the answer it most likely is, written as the answer would be: the first candidate of each field as
+        compact JSON in the answer's field order. The engine's prompt-lookup speculation
+        (``parser.engine.prompt_lookup_tokens``) drafts the answer's next tokens from it, so one decoding step can
+        accept a whole field. ``found``: this query's ``find`` result when the caller already has it."""
         found = self.find(query) if found is None else found
-        parts = [f"{field} " + " ".join(json.dumps(v, ensure_ascii=False) for v in values) for field, values in found.items() if values]
-        return "; ".join(parts)
+        listed = "; ".join(f"{field} " + " ".join(_json(v) for v in values) for field, values in found.items() if values)
+        if not listed:
+            return ""
+        draft: dict[str, object] = {field: values[0] for field, values in found.items() if values and field != "attribute"}
+        if found.get("attribute"):
+            draft["attributes"] = found["attribute"]
+        return f"{listed} {_json(draft)}"
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _combinations(options: list[set[str]], limit: int = 16):

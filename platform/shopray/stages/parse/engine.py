@@ -57,6 +57,8 @@ def engine_args(model: str, config: ParserEngineConfig):
         structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True},
         disable_log_stats=True,
     )
+    if config.prompt_lookup_tokens:
+        kwargs["speculative_config"] = {"method": "ngram", "num_speculative_tokens": config.prompt_lookup_tokens, "prompt_lookup_min": 1, "prompt_lookup_max": 3}
     kwargs.update(config.extra)
     return AsyncEngineArgs(**kwargs)
 
