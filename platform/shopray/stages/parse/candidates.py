@@ -23,8 +23,9 @@ from functools import lru_cache
 
 from wordfreq import zipf_frequency
 
-from shopray.domain import Vocabulary
+from shopray.domain import Intent, Vocabulary
 from shopray.stages.parse.lexicon import Lexicon
+from shopray.stages.parse.schema import target_json
 
 FIELDS = ("brand", "category", "color", "attribute")
 MAX_PER_FIELD = 3
@@ -116,17 +117,11 @@ class CandidateFinder:
         (``parser.engine.prompt_lookup_tokens``) drafts the answer's next tokens from it, so one decoding step can
         accept a whole field. ``found``: this query's ``find`` result when the caller already has it."""
         found = self.find(query) if found is None else found
-        listed = "; ".join(f"{field} " + " ".join(_json(v) for v in values) for field, values in found.items() if values)
+        listed = "; ".join(f"{field} " + " ".join(json.dumps(v, ensure_ascii=False) for v in values) for field, values in found.items() if values)
         if not listed:
             return ""
-        draft: dict[str, object] = {field: values[0] for field, values in found.items() if values and field != "attribute"}
-        if found.get("attribute"):
-            draft["attributes"] = found["attribute"]
-        return f"{listed} {_json(draft)}"
-
-
-def _json(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        first = {field: values[0] if values else None for field, values in found.items() if field != "attribute"}
+        return f"{listed} {target_json(Intent(**first, attributes=found['attribute']), cheap=False)}"
 
 
 def _combinations(options: list[set[str]], limit: int = 16):
