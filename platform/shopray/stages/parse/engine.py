@@ -97,6 +97,7 @@ class ParserEngine:
             from vllm.v1.engine.async_llm import AsyncLLM
 
             self._engine = AsyncLLM.from_engine_args(engine_args(self.model, self.config))
+            loop.run_until_complete(self._warm_up())
         except Exception as exc:  # any start-up failure leaves the rule parser answering
             log.exception("parser engine failed to start from %s", self.model)
             self.state, self.error = EngineState.FAILED, f"{type(exc).__name__}: {exc}"
@@ -108,6 +109,16 @@ class ParserEngine:
         self._ready.set()
         loop.run_forever()
         loop.close()
+
+    # A prompt that repeats itself, so n-gram lookup finds drafts, and a grammar, so the warm-up takes the path a parse takes.
+    _WARM_UP_PROMPT = list(range(10, 42)) * 3
+    _WARM_UP_SCHEMA = {"type": "object", "properties": {"a": {"enum": ["b c d", "e"]}, "f": {"type": "number"}}}
+
+    async def _warm_up(self) -> None:
+        """Run a few requests before READY: the first ones compile what start-up did not (vLLM's n-gram proposer
+        is JIT-compiled on its first draft: a 3 s first parse on CPU, past any parse budget)."""
+        for _ in range(3):
+            await self._generate(self._WARM_UP_PROMPT, self._WARM_UP_SCHEMA, max_tokens=16, timeout_s=300)
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         self._ready.wait(timeout)
