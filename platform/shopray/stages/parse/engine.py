@@ -110,15 +110,17 @@ class ParserEngine:
         loop.run_forever()
         loop.close()
 
-    # A prompt that repeats itself, so n-gram lookup finds drafts, and a grammar, so the warm-up takes the path a parse takes.
-    _WARM_UP_PROMPT = list(range(10, 42)) * 3
+    # A grammar, so the warm-up takes the path a parse takes.
     _WARM_UP_SCHEMA = {"type": "object", "properties": {"a": {"enum": ["b c d", "e"]}, "f": {"type": "number"}}}
+    _WARM_UP_TOKENS = 16
 
     async def _warm_up(self) -> None:
         """Run a few requests before READY: the first ones compile what start-up did not (vLLM's n-gram proposer
         is JIT-compiled on its first draft: a 3 s first parse on CPU, past any parse budget)."""
+        # A prompt that repeats itself, so n-gram lookup finds drafts; it fits max_model_len with the answer.
+        prompt = (list(range(10, 26)) * 6)[: self.config.max_model_len - self._WARM_UP_TOKENS]
         for _ in range(3):
-            await self._generate(self._WARM_UP_PROMPT, self._WARM_UP_SCHEMA, max_tokens=16, timeout_s=300)
+            await self._generate(prompt, self._WARM_UP_SCHEMA, max_tokens=self._WARM_UP_TOKENS, timeout_s=300)
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         self._ready.wait(timeout)
