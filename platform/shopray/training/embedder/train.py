@@ -162,7 +162,7 @@ def train(ns: argparse.Namespace) -> dict:
     bar.close()
     train_s = time.monotonic() - started
 
-    tuned = Embedder(EmbeddingConfig(model=str(run_dir / "best"), device="cpu"))
+    tuned = Embedder(EmbeddingConfig(model=str(run_dir / "best"), device="cpu"), onnx_cache=run_dir / "onnx")  # a run's model: its export stays with the run
     tuned_ndcg = retrieval_ndcg(tuned.encode(list(val_j)), tuned.encode(texts), ids, val_j)
     metrics = {"ndcg@10": round(tuned_ndcg, 4), "base_ndcg@10": round(base_ndcg, 4), "best_epoch": best_epoch, "steps": step, "train_minutes": round(train_s / 60, 2)}
     card = ModelCard(

@@ -65,7 +65,8 @@ def _filter(spec: FilterSpec) -> qe.Filter | None:
 
 
 def _hit(point) -> Hit:
-    vector = point.vector[DENSE] if isinstance(point.vector, dict) else point.vector
+    vector = point.vector  # each read converts the engine's whole vector to Python again
+    vector = vector[DENSE] if isinstance(vector, dict) else vector
     payload = product_payload(point.payload)
     return Hit(payload["product_id"], float(getattr(point, "score", 0.0)), payload, np.asarray(vector, dtype=np.float32))
 
