@@ -36,7 +36,7 @@ def test_a_price_change_through_the_admin_route_shows_in_search(live_url, small_
     body = {"changes": [{"product_id": target.product_id, "price": 3.21}]}
     assert httpx.post(f"{live_url}/admin/catalog", json=body).status_code == 401
     bad = {"changes": [body["changes"][0], {"product_id": target.product_id, "price": -4}]}
-    resp = httpx.post(f"{live_url}/admin/catalog", json=bad, headers={"X-Admin-Key": KEY})
+    resp = httpx.post(f"{live_url}/admin/catalog", json=bad, headers={"X-Admin-Key": KEY}, timeout=60)
     assert resp.status_code == 422 and resp.json()["line"] == 2 and "price" in resp.json()["detail"]
 
     resp = httpx.post(f"{live_url}/admin/catalog", json=body, headers={"X-Admin-Key": KEY}, timeout=60)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import threading
 import time
 import uuid
@@ -108,7 +109,9 @@ class SearchIngress:
         self.local: dict[str, Stage] = {spec.key: spec.build(self.config) for spec in STAGES if spec.key in self.config.graph.in_ingress}
         app.state.admission = Admission(self.config.limits)
         self.metrics = ingress_metrics()
-        self._catalog: ActorHandle | None = None  # started on the first change: most apps never take one
+        # Where the admin routes are open, the writer's process starts with the replica, so that a shop's first batch
+        # does not wait seconds for a worker to start and import; elsewhere none is started.
+        self._catalog: ActorHandle | None = start_catalog_writer(self.config) if os.environ.get(self.config.limits.admin_key_env) else None
         self._shoppers: Shoppers | None = None
         self._shoppers_started = 0.0
         self._start_shoppers()
@@ -245,7 +248,7 @@ class SearchIngress:
         replica shows it within `retriever.feed_check_s`. A rejected batch gets 422 naming its line, and nothing is applied."""
         if (denied := admin_denied(self.config.limits.admin_key_env, x_admin_key)) is not None:
             return denied
-        if self._catalog is None:
+        if self._catalog is None:  # the key was set after start-up
             self._catalog = start_catalog_writer(self.config)
         try:
             applied = await self._catalog.apply.remote(body.changes)
