@@ -70,14 +70,17 @@ def test_in_flight_cap_sheds_with_503_and_recovers():
 
 
 def test_admin_key(monkeypatch):
-    from shopray.serving.admission import admin_denied
+    from shopray.serving.admission import admin_denied, admin_key
 
-    monkeypatch.delenv("TEST_ADMIN_KEY", raising=False)
-    assert admin_denied("TEST_ADMIN_KEY", "anything").status_code == 403
+    monkeypatch.setenv("TEST_ADMIN_KEY", "")
+    assert admin_key("TEST_ADMIN_KEY") is None
+    denied = admin_denied(admin_key("TEST_ADMIN_KEY"), "anything", "TEST_ADMIN_KEY")
+    assert denied.status_code == 403 and b"TEST_ADMIN_KEY is not set" in denied.body
     monkeypatch.setenv("TEST_ADMIN_KEY", "s3cret")
-    assert admin_denied("TEST_ADMIN_KEY", None).status_code == 401
-    assert admin_denied("TEST_ADMIN_KEY", "wrong").status_code == 401
-    assert admin_denied("TEST_ADMIN_KEY", "s3cret") is None
+    key = admin_key("TEST_ADMIN_KEY")
+    assert admin_denied(key, None, "TEST_ADMIN_KEY").status_code == 401
+    assert admin_denied(key, "wrong", "TEST_ADMIN_KEY").status_code == 401
+    assert admin_denied(key, "s3cret", "TEST_ADMIN_KEY") is None
 
 
 def test_admission_applies_under_a_route_prefix():

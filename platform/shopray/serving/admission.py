@@ -73,9 +73,13 @@ class Admission:
         self.in_flight -= 1
 
 
-def admin_denied(key_env: str, given: str | None) -> JSONResponse | None:
-    """None when ``given`` matches the admin key in $key_env; admin routes stay closed while it is unset."""
-    expected = os.environ.get(key_env)
+def admin_key(key_env: str) -> str | None:
+    """The admin key a replica reads once, at start; None (admin routes closed) while $key_env is unset or empty."""
+    return os.environ.get(key_env) or None
+
+
+def admin_denied(expected: str | None, given: str | None, key_env: str) -> JSONResponse | None:
+    """None when ``given`` matches the ``expected`` key (``admin_key``, read from $key_env); closed while it is None."""
     if not expected:
         return JSONResponse(status_code=403, content={"detail": f"admin routes are disabled: {key_env} is not set"})
     if not given or not hmac.compare_digest(given.encode(), expected.encode()):

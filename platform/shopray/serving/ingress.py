@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import threading
 import time
 import uuid
@@ -29,7 +28,7 @@ from shopray.graph import SearchContext, Stage, StageFailed, StageSpec, arun
 from shopray.pipeline import STAGES
 from shopray.registry import Registry
 from shopray.registry.promotion import PromoteRequest, PromotionRefused, promote
-from shopray.serving.admission import Admission, admin_denied
+from shopray.serving.admission import Admission, admin_denied, admin_key
 from shopray.serving.catalog import start_catalog_writer
 from shopray.serving.metrics import ingress_metrics
 from shopray.serving.shoppers import Shoppers
@@ -109,12 +108,16 @@ class SearchIngress:
         self.local: dict[str, Stage] = {spec.key: spec.build(self.config) for spec in STAGES if spec.key in self.config.graph.in_ingress}
         app.state.admission = Admission(self.config.limits)
         self.metrics = ingress_metrics()
+        self._admin_key = admin_key(self.config.limits.admin_key_env)
         # Where the admin routes are open, the writer's process starts with the replica, so that a shop's first batch
         # does not wait seconds for a worker to start and import; elsewhere none is started.
-        self._catalog: ActorHandle | None = start_catalog_writer(self.config) if os.environ.get(self.config.limits.admin_key_env) else None
+        self._catalog: ActorHandle | None = start_catalog_writer(self.config) if self._admin_key else None
         self._shoppers: Shoppers | None = None
         self._shoppers_started = 0.0
         self._start_shoppers()
+
+    def _denied(self, given: str | None) -> JSONResponse | None:
+        return admin_denied(self._admin_key, given, self.config.limits.admin_key_env)
 
     def _start_shoppers(self) -> None:
         """Events, features, recommendations and suggestions start beside search, on a thread: a log or index that is
@@ -214,7 +217,7 @@ class SearchIngress:
     @app.delete("/sessions/{session_id}")
     async def erase_session(self, session_id: str = PathParam(min_length=1, max_length=128), x_admin_key: str | None = Header(default=None)):
         """Erase a session's events and what was derived from them (needs the admin key)."""
-        if (denied := admin_denied(self.config.limits.admin_key_env, x_admin_key)) is not None:
+        if (denied := self._denied(x_admin_key)) is not None:
             return denied
         return {"session_id": session_id, "erased": await asyncio.to_thread(self.shoppers().erase, session_id)}
 
@@ -238,7 +241,7 @@ class SearchIngress:
     @app.get("/admin/config")
     async def admin_config(self, x_admin_key: str | None = Header(default=None)):
         """The running configuration; needs the admin key."""
-        if (denied := admin_denied(self.config.limits.admin_key_env, x_admin_key)) is not None:
+        if (denied := self._denied(x_admin_key)) is not None:
             return denied
         return self.config.model_dump(mode="json")
 
@@ -246,10 +249,9 @@ class SearchIngress:
     async def admin_catalog(self, body: CatalogChanges, x_admin_key: str | None = Header(default=None)):
         """Apply a batch of catalog changes (needs the admin key): all or nothing, durable once answered; every retriever
         replica shows it within `retriever.feed_check_s`. A rejected batch gets 422 naming its line, and nothing is applied."""
-        if (denied := admin_denied(self.config.limits.admin_key_env, x_admin_key)) is not None:
+        if (denied := self._denied(x_admin_key)) is not None:
             return denied
-        if self._catalog is None:  # the key was set after start-up
-            self._catalog = start_catalog_writer(self.config)
+        assert self._catalog is not None  # the key admitted this call, so the writer started with the replica
         try:
             applied = await self._catalog.apply.remote(body.changes)
         except RayActorError:
@@ -270,7 +272,7 @@ class SearchIngress:
     @app.post("/admin/promote")
     async def admin_promote(self, body: PromoteRequest, x_admin_key: str | None = Header(default=None)):
         """Move the registry's `production` alias (needs the admin key); the stages' replicas follow it within `refresh_s`."""
-        if (denied := admin_denied(self.config.limits.admin_key_env, x_admin_key)) is not None:
+        if (denied := self._denied(x_admin_key)) is not None:
             return denied
         root = self.config.ranker.registry if body.kind == "ranker" else self.config.parser.registry
         try:
