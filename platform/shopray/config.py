@@ -241,7 +241,7 @@ class RankerConfig(_Strict):
     num_threads: int | None = Field(default=None, ge=1, le=256, description="torch CPU threads per ranker process; None keeps the default (under Ray: the replica's CPU share, at least 1).")
     batch_max_size: int = Field(default=8, ge=1, le=256, description="Serve: most concurrent requests whose pairs are scored together (@serve.batch max_batch_size); 1 turns batching off.")
     batch_wait_timeout_s: float = Field(default=0.005, ge=0, le=1, description="Serve: longest the first request of a batch waits for others to join it.")
-    top_n: int = Field(default=50, ge=1, le=1000, description="Retriever candidates the ranker scores; the rest keep retriever order below them.")
+    top_n: int = Field(default=20, ge=1, le=1000, description="Retriever candidates the ranker scores; the rest keep retriever order below them.")
     session_weight: float = Field(
         default=1.0, ge=0, le=10,
         description="Weight of session affinity (a candidate's cosine to the session's clicked products) in the final score, in the "
