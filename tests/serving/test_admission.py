@@ -72,6 +72,8 @@ def test_in_flight_cap_sheds_with_503_and_recovers():
 def test_admin_key(monkeypatch):
     from shopray.serving.admission import admin_denied, admin_key
 
+    monkeypatch.delenv("TEST_ADMIN_KEY", raising=False)
+    assert admin_denied(admin_key("TEST_ADMIN_KEY"), "anything", "TEST_ADMIN_KEY").status_code == 403
     monkeypatch.setenv("TEST_ADMIN_KEY", "")
     assert admin_key("TEST_ADMIN_KEY") is None
     denied = admin_denied(admin_key("TEST_ADMIN_KEY"), "anything", "TEST_ADMIN_KEY")
